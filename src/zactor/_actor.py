@@ -1,0 +1,166 @@
+"""The :class:`Actor` base class and the :func:`handler` decorator."""
+
+from __future__ import annotations
+
+import inspect
+import typing
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from ._cell import Cell
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_HANDLES = "__zactor_handles__"
+
+
+def handler(arg: Any = None) -> Any:
+    """Mark a method as the handler of one message type.
+
+    Use it bare, and the type comes from the annotation of the method's message
+    parameter, or give the type (or a tuple of types) explicitly::
+
+        class Account(Actor):
+            @handler
+            def deposit(self, message: Deposit) -> int: ...
+
+            @handler((Withdraw, Refund))
+            async def change(self, message: Withdraw | Refund) -> int: ...
+
+    A message is routed to the handler of its class, or of the nearest base class
+    that has one. An actor that also defines ``receive`` ignores its handlers.
+
+    Raises:
+        TypeError: the type can be found neither in the call nor the annotation.
+    """
+    if isinstance(arg, type) or isinstance(arg, tuple):
+        types = arg if isinstance(arg, tuple) else (arg,)
+
+        def mark(function: F) -> F:
+            setattr(function, _HANDLES, types)
+            return function
+
+        return mark
+
+    if callable(arg):
+        setattr(arg, _HANDLES, _annotated_types(arg))
+        return arg
+
+    raise TypeError(
+        f"@handler takes a message type or a tuple of types, got {arg!r}; "
+        "or use it bare on a method whose message parameter is annotated"
+    )
+
+
+def _annotated_types(function: Callable[..., Any]) -> tuple[type, ...]:
+    parameters = list(inspect.signature(function).parameters.values())
+    if len(parameters) < 2:
+        raise TypeError(
+            f"handler {function.__qualname__} must take (self, message), "
+            f"but takes {len(parameters)} parameter(s)"
+        )
+
+    hints = typing.get_type_hints(function)
+    annotation = hints.get(parameters[1].name)
+    if annotation is None:
+        raise TypeError(
+            f"handler {function.__qualname__} has no type annotation on its message "
+            "parameter; annotate it or write @handler(MessageType)"
+        )
+
+    args = typing.get_args(annotation)
+    types = args if args and typing.get_origin(annotation) in _UNIONS else (annotation,)
+    for t in types:
+        if not isinstance(t, type):
+            raise TypeError(
+                f"handler {function.__qualname__}: {t!r} in its annotation is not a "
+                "class; write @handler(MessageType) with the class instead"
+            )
+    return tuple(types)
+
+
+_UNIONS = (typing.Union, __import__("types").UnionType)
+
+
+class Actor:
+    """Base class of every actor.
+
+    An actor owns its state and handles one message at a time. Subclass it and
+    define ``receive`` (sync or ``async``) or methods marked with :func:`handler`;
+    the value a handler returns answers an ask. Constructor arguments are those
+    given to ``spawn``. ``self.context`` is available from the constructor on.
+
+    Hooks, each sync or async, run on the actor's own dispatcher:
+
+    * ``on_start()``: after the constructor, before the first message.
+    * ``on_stop()``: once, after the children have stopped, before the actor is
+      terminated. An exception here is logged; the actor still stops.
+    """
+
+    __slots__ = ("_zactor_context",)
+
+    _zactor_handlers: typing.ClassVar[dict[type, Callable[..., Any]]] = {}
+    _zactor_async: typing.ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+
+        table: dict[type, Callable[..., Any]] = {}
+        for klass in reversed(cls.__mro__):
+            for attribute in vars(klass).values():
+                for message_type in getattr(attribute, _HANDLES, ()):
+                    table[message_type] = attribute
+        cls._zactor_handlers = table
+
+        receive_is_own = cls.receive is not Actor.receive
+        functions = [cls.receive] if receive_is_own else list(table.values())
+        cls._zactor_async = any(inspect.iscoroutinefunction(f) for f in functions)
+
+    @property
+    def context(self) -> Cell:
+        """The actor's view of the runtime: its ref, parent, children, sender..."""
+        try:
+            return self._zactor_context
+        except AttributeError:
+            raise RuntimeError(
+                f"{type(self).__name__} was created directly; actors are created "
+                "with system.spawn(...) or context.spawn(...)"
+            ) from None
+
+    def receive(self, message: Any) -> Any:
+        """Handle one message; the return value answers an ask.
+
+        The default routes the message to the :func:`handler` for its type. A
+        message with no handler is a dead letter (reason ``"unhandled"``), and an
+        ask of it fails with :class:`~zactor.UnhandledMessageError`.
+        """
+        handlers = self._zactor_handlers
+        message_type = type(message)
+        function = handlers.get(message_type)
+        if function is None:
+            function = _resolve(type(self), message_type)
+            if function is None:
+                return self._zactor_context._unhandled(message)
+        return function(self, message)
+
+    def on_start(self) -> Any:
+        """Run after the constructor, before the first message. Sync or async."""
+
+    def on_stop(self) -> Any:
+        """Run once when the actor stops, after its children. Sync or async."""
+
+
+def _resolve(cls: type[Actor], message_type: type) -> Callable[..., Any] | None:
+    handlers = cls._zactor_handlers
+    for base in message_type.__mro__[1:]:
+        function = handlers.get(base)
+        if function is not None:
+            handlers[message_type] = function
+            return function
+    return None
+
+
+def overrides(cls: type, name: str) -> bool:
+    """Tell whether ``cls`` replaces the base :class:`Actor` implementation."""
+    return getattr(cls, name) is not getattr(Actor, name)

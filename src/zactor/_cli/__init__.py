@@ -1,0 +1,1 @@
+"""The ``zactor`` command line: ``demo`` and ``bench``."""

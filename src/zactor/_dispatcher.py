@@ -1,0 +1,439 @@
+"""Dispatchers: what runs cells.
+
+:class:`LoopDispatcher` runs cells on an asyncio event loop. Cells that have work
+wait in its ready queue; one loop callback takes them in turn and handles up to
+``throughput`` messages of each, sync handlers inline, then yields to the loop
+after a bounded slice so that I/O and timers keep their turn. There is no asyncio
+call per message: one ``call_soon`` arms a whole batch, and sends from other
+threads are collected in an inbox and handed over with one wake-up per batch.
+
+:class:`ThreadDispatcher` runs each turn of its cells on a thread pool, for actors
+whose handlers block.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections import deque
+from collections.abc import Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
+
+from ._cell import RUNNING, TERMINATED
+from ._current import current_ref
+from ._messages import Envelope, SystemMessage
+
+if TYPE_CHECKING:
+    from ._cell import Cell
+
+log = logging.getLogger(__name__)
+
+_get_ident = threading.get_ident
+
+Then = Callable[[BaseException | None], None]
+
+
+class LoopDispatcher:
+    """Runs cells on one asyncio event loop; see the module docstring."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, throughput: int) -> None:
+        self.loop = loop
+        self.thread_id = 0
+        self.throughput = throughput
+        # Cells with work, in the order they became ready.
+        self.ready: deque[Cell] = deque()
+        # Sends from other threads: (cell, envelope, None) or (cell, None, message).
+        self.inbox: deque[tuple[Cell, Envelope | None, SystemMessage | None]] = deque()
+        # Invariant: True from the call_soon that queues run() until run() ends
+        # with an empty ready queue.
+        self.armed = False
+        self.wakeup_pending = False
+        # How many more asks may run their handler inline before one goes through
+        # the ready queue and lets the loop run (reset by every run()).
+        self.inline_budget = 0
+        self.turns_per_slice = 512
+        self.handled = 0
+
+    def bind_thread(self) -> None:
+        """Record the loop's thread; called on that thread once the loop runs."""
+        self.thread_id = _get_ident()
+
+    # -- scheduling -------------------------------------------------------------
+
+    def schedule(self, cell: Cell) -> None:
+        """Put a cell whose ``scheduled`` flag was just set into the ready queue."""
+        self.ready.append(cell)
+        if not self.armed:
+            self.armed = True
+            self.loop.call_soon(self.run)
+
+    def turn_done(self, cell: Cell) -> None:
+        """Reschedule a cell after work that ran outside :meth:`run` finished."""
+        if cell.state == TERMINATED:
+            return
+        if cell.sysq is not None or (cell.state == RUNNING and cell.mailbox):
+            self.schedule(cell)
+        else:
+            cell.scheduled = False
+
+    def post(self, cell: Cell, envelope: Envelope) -> None:
+        """Deliver a user message from any thread."""
+        if self.thread_id == _get_ident():
+            mailbox = cell.mailbox
+            if mailbox is None:
+                mailbox = cell.open_mailbox()
+            mailbox.append(envelope)
+            if not cell.scheduled:
+                cell.scheduled = True
+                self.schedule(cell)
+            return
+        self.inbox.append((cell, envelope, None))
+        self._wake()
+
+    def post_system(self, cell: Cell, message: SystemMessage) -> None:
+        """Deliver a system message from any thread."""
+        if self.thread_id == _get_ident():
+            cell.enqueue_system(message)
+            return
+        self.inbox.append((cell, None, message))
+        self._wake()
+
+    def take_system(self, cell: Cell) -> list[SystemMessage]:
+        """Detach and return the cell's queued system messages."""
+        queue = cell.sysq
+        cell.sysq = None
+        return queue or []
+
+    def _wake(self) -> None:
+        if not self.wakeup_pending:
+            self.wakeup_pending = True
+            try:
+                self.loop.call_soon_threadsafe(self._woken)
+            except RuntimeError:
+                self.wakeup_pending = False
+                self._refuse_inbox()
+
+    def _woken(self) -> None:
+        self.wakeup_pending = False
+        if not self.armed:
+            self.armed = True
+            self.run()
+
+    def _drain_inbox(self) -> None:
+        inbox = self.inbox
+        popleft = inbox.popleft
+        while inbox:
+            cell, envelope, message = popleft()
+            if envelope is None:
+                assert message is not None
+                cell.enqueue_system(message)
+                continue
+            mailbox = cell.mailbox
+            if mailbox is None:
+                mailbox = cell.open_mailbox()
+            mailbox.append(envelope)
+            if not cell.scheduled:
+                cell.scheduled = True
+                self.ready.append(cell)
+
+    def _refuse_inbox(self) -> None:
+        """The loop is closed: fail asks and count tells still in the inbox."""
+        while self.inbox:
+            cell, envelope, _ = self.inbox.popleft()
+            if envelope is not None and envelope[2] is not None:
+                envelope[2]._fail(cell.dead_error())
+
+    # -- running ----------------------------------------------------------------
+
+    def run(self) -> None:
+        """Run ready cells for one slice of work, then yield to the event loop.
+
+        This is the hot path of the whole runtime, written out in one function so
+        that the per-message work is a pop, a call and a few attribute writes.
+        """
+        self.inline_budget = self.throughput
+        if self.inbox:
+            self._drain_inbox()
+
+        ready = self.ready
+        popleft = ready.popleft
+        throughput = self.throughput
+        set_current = current_ref.set
+        handled = 0
+        turns = self.turns_per_slice
+
+        while ready and turns:
+            turns -= 1
+            cell = popleft()
+
+            # Step 1: system messages go before any user message.
+            if cell.sysq is not None:
+                cell.process_system()
+            if cell.task is not None:
+                continue  # a hook or an async turn owns the cell until it ends
+            state = cell.state
+            if state != RUNNING:
+                if state != TERMINATED:
+                    if cell.sysq is not None:
+                        ready.append(cell)
+                    else:
+                        cell.scheduled = False
+                continue
+
+            mailbox = cell.mailbox
+            if not mailbox:
+                cell.scheduled = False
+                continue
+
+            # Step 2: an async actor gets one task for this turn.
+            if cell.is_async:
+                self._start_async_turn(cell)
+                continue
+
+            # Step 3: up to `throughput` messages through the sync handler.
+            actor = cell.actor
+            assert actor is not None
+            receive = actor.receive
+            set_current(cell.ref)
+            next_envelope = mailbox.popleft
+            n = throughput
+            while True:
+                envelope = next_envelope()
+                message, _, reply = envelope
+                cell.envelope = envelope
+                if reply is None:
+                    try:
+                        receive(message)
+                    except Exception as error:
+                        cell.failed(error, message, None)
+                elif reply._state:
+                    self._expired(cell, envelope)
+                else:
+                    try:
+                        result = receive(message)
+                    except Exception as error:
+                        if cell.envelope is envelope:
+                            cell.failed(error, message, reply)
+                        else:
+                            cell.failed(error, message, None)
+                    else:
+                        if cell.envelope is envelope:
+                            reply._answer(result)
+                n -= 1
+                if not n or not mailbox or cell.sysq is not None:
+                    break
+            handled += throughput - n
+
+            # Step 4: back to the ready queue if work is left, else idle.
+            if cell.sysq is not None or (mailbox and cell.state == RUNNING):
+                ready.append(cell)
+            elif cell.state != TERMINATED:
+                cell.scheduled = False
+
+        set_current(None)
+        self.handled += handled
+        if ready or self.inbox:
+            self.loop.call_soon(self.run)
+        else:
+            self.armed = False
+
+    def _expired(self, cell: Cell, envelope: Envelope) -> None:
+        cell.system._dead_letter(envelope[0], envelope[1], cell.ref, "ask expired")
+
+    # -- async work -------------------------------------------------------------
+
+    def _start_async_turn(self, cell: Cell) -> None:
+        cell.task = self.loop.create_task(self._async_turn(cell))
+
+    async def _async_turn(self, cell: Cell) -> None:
+        current_ref.set(cell.ref)
+        mailbox = cell.mailbox
+        actor = cell.actor
+        assert actor is not None
+        receive = actor.receive
+        n = self.throughput
+        task = asyncio.current_task()
+        try:
+            while n and mailbox and cell.sysq is None and cell.state == RUNNING:
+                envelope = mailbox.popleft()
+                message, _, reply = envelope
+                if reply is not None and reply._state:
+                    self._expired(cell, envelope)
+                    continue
+                cell.envelope = envelope
+                try:
+                    result = receive(message)
+                    if asyncio.iscoroutine(result):
+                        result = await result
+                except asyncio.CancelledError as error:
+                    if task is not None and task.cancelling():
+                        raise
+                    cell.failed(_as_exception(error), message, _own(cell, envelope))
+                except Exception as error:
+                    cell.failed(error, message, _own(cell, envelope))
+                else:
+                    if reply is not None and cell.envelope is envelope:
+                        reply._answer(result)
+                n -= 1
+                self.handled += 1
+        finally:
+            cell.task = None
+            self.turn_done(cell)
+
+    def run_coroutine(
+        self, cell: Cell, coroutine: Coroutine[Any, Any, Any], then: Then
+    ) -> None:
+        """Run a hook's coroutine as the cell's task, then ``then(error)``."""
+        cell.task = self.loop.create_task(self._hook(cell, coroutine, then))
+
+    async def _hook(
+        self, cell: Cell, coroutine: Coroutine[Any, Any, Any], then: Then
+    ) -> None:
+        current_ref.set(cell.ref)
+        error: BaseException | None = None
+        try:
+            await coroutine
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                cell.task = None
+                then(asyncio.CancelledError("hook cancelled at shutdown"))
+                raise
+            error = asyncio.CancelledError("hook cancelled")
+        except Exception as failure:
+            error = failure
+        cell.task = None
+        then(error)
+        self.turn_done(cell)
+
+
+def _own(cell: Cell, envelope: Envelope) -> Any:
+    """The envelope's reply, unless the handler deferred or forwarded it."""
+    return envelope[2] if cell.envelope is envelope else None
+
+
+def _as_exception(error: BaseException) -> Exception:
+    wrapped = RuntimeError(f"handler raised {type(error).__name__}: {error}")
+    wrapped.__cause__ = error
+    return wrapped
+
+
+class ThreadDispatcher:
+    """Runs each turn of its cells on a thread pool, for handlers that block.
+
+    A cell still runs on one thread at a time: a turn is submitted only when the
+    cell is not scheduled, under the dispatcher's lock.
+    """
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        throughput: int,
+        max_threads: int,
+        name: str = "zactor-thread",
+    ) -> None:
+        self.loop = loop
+        self.thread_id = -1  # never equal to a real thread: every send is a post
+        self.throughput = throughput
+        self.lock = threading.Lock()
+        self.pool = ThreadPoolExecutor(max_workers=max_threads, thread_name_prefix=name)
+        self.handled = 0
+        self.closed = False
+
+    def schedule(self, cell: Cell) -> None:
+        """Submit a turn for a cell whose ``scheduled`` flag was just set."""
+        if self.closed:
+            return
+        self.pool.submit(self._turn, cell)
+
+    def turn_done(self, cell: Cell) -> None:
+        """Resubmit the cell if it has work left, else mark it idle."""
+        with self.lock:
+            if cell.state == TERMINATED:
+                return
+            if cell.sysq is not None or (cell.state == RUNNING and cell.mailbox):
+                self.schedule(cell)
+            else:
+                cell.scheduled = False
+
+    def post(self, cell: Cell, envelope: Envelope) -> None:
+        """Deliver a user message from any thread."""
+        with self.lock:
+            mailbox = cell.mailbox
+            if mailbox is None:
+                mailbox = cell.open_mailbox()
+            mailbox.append(envelope)
+            if not cell.scheduled:
+                cell.scheduled = True
+                self.schedule(cell)
+
+    def post_system(self, cell: Cell, message: SystemMessage) -> None:
+        """Deliver a system message from any thread."""
+        with self.lock:
+            cell.enqueue_system(message)
+
+    def take_system(self, cell: Cell) -> list[SystemMessage]:
+        """Detach and return the cell's queued system messages."""
+        with self.lock:
+            queue = cell.sysq
+            cell.sysq = None
+        return queue or []
+
+    def _turn(self, cell: Cell) -> None:
+        token = current_ref.set(cell.ref)
+        try:
+            self._run_turn(cell)
+        except Exception:
+            log.exception("dispatcher turn of %s failed", cell.path)
+        finally:
+            current_ref.reset(token)
+        if cell.task is None:
+            self.turn_done(cell)
+
+    def _run_turn(self, cell: Cell) -> None:
+        if cell.sysq is not None:
+            cell.process_system()
+        if cell.task is not None or cell.state != RUNNING:
+            return
+        mailbox = cell.mailbox
+        actor = cell.actor
+        if not mailbox or actor is None:
+            return
+
+        receive = actor.receive
+        n = self.throughput
+        while n and mailbox and cell.sysq is None and cell.state == RUNNING:
+            envelope = mailbox.popleft()
+            message, _, reply = envelope
+            if reply is not None and reply._state:
+                cell.system._dead_letter(message, envelope[1], cell.ref, "ask expired")
+                continue
+            cell.envelope = envelope
+            try:
+                result = receive(message)
+            except Exception as error:
+                cell.failed(error, message, _own(cell, envelope))
+            else:
+                if reply is not None and cell.envelope is envelope:
+                    reply._answer(result)
+            n -= 1
+        self.handled += self.throughput - n
+
+    def run_coroutine(
+        self, cell: Cell, coroutine: Coroutine[Any, Any, Any], then: Then
+    ) -> None:
+        """Run an async hook on the system's loop and wait for it on this thread."""
+        future = asyncio.run_coroutine_threadsafe(coroutine, self.loop)
+        error: BaseException | None = None
+        try:
+            future.result()
+        except BaseException as failure:
+            error = failure
+        then(error)
+
+    def close(self) -> None:
+        """Stop taking turns and let the pool's threads end."""
+        self.closed = True
+        self.pool.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,598 @@
+"""The actor system: guardians, spawn, lookup, events, dead letters, shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Literal
+
+from ._actor import Actor
+from ._cell import RUNNING, STOPPING, TERMINATED, Cell
+from ._dispatcher import LoopDispatcher, ThreadDispatcher
+from ._errors import (
+    ActorDeadError,
+    InvalidStateError,
+    NameTakenError,
+    NotAnActorError,
+    SystemShutDownError,
+)
+from ._events import ActorStarted, DeadLetter, DeadLetterLog, EventStream
+from ._names import check_name, generated_name
+from ._ref import ActorRef
+from ._reply import Reply
+
+log = logging.getLogger(__name__)
+
+_get_ident = threading.get_ident
+
+DispatcherName = Literal["default", "thread"]
+LoopChoice = Literal["auto", "asyncio", "uvloop"]
+
+
+class _Guardian(Actor):
+    """The actor at the top of a subtree (``/``, ``/user``, ``/system``)."""
+
+    def receive(self, message: Any) -> None:
+        self.context.system._dead_letter(
+            message, self.context.sender, self.context.self, "sent to a guardian"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SystemStatistics:
+    """A snapshot of an actor system's counters."""
+
+    actors: int
+    spawned: int
+    terminated: int
+    messages_handled: int
+    dead_letters: int
+
+
+class ActorSystem:
+    """A tree of actors and the dispatchers that run them.
+
+    Two ways to run one:
+
+    * ``async with ActorSystem() as system:`` inside a running event loop: actors
+      run on that loop.
+    * ``with ActorSystem() as system:`` (or ``system.start()``) from plain threaded
+      code: the system runs its own loop on a background thread, and ``ask(...)``
+      replies are waited on with ``.result(timeout)``.
+
+    Args:
+        name: names the system in logs and errors.
+        throughput: how many messages an actor handles per turn before the next
+            ready actor gets the dispatcher; higher is faster, lower is fairer.
+        threads: the size of the thread pool behind ``dispatcher="thread"``.
+        loop: the event loop of the background thread: ``"uvloop"`` when it is
+            installed under ``"auto"``, else asyncio's own.
+        shutdown_timeout: the bound used when the system shuts down on exit.
+    """
+
+    def __init__(
+        self,
+        name: str = "zactor",
+        *,
+        throughput: int = 64,
+        threads: int = 8,
+        loop: LoopChoice = "auto",
+        shutdown_timeout: float = 10.0,
+    ) -> None:
+        if not isinstance(throughput, int) or throughput < 1:
+            raise ValueError(f"throughput must be an int >= 1, got {throughput!r}")
+        if not isinstance(threads, int) or threads < 1:
+            raise ValueError(f"threads must be an int >= 1, got {threads!r}")
+        if loop not in ("auto", "asyncio", "uvloop"):
+            raise ValueError(
+                f"loop must be 'auto', 'asyncio' or 'uvloop', got {loop!r}"
+            )
+        _check_timeout("shutdown_timeout", shutdown_timeout)
+
+        self.name = name
+        self.throughput = throughput
+        self.threads = threads
+        self.loop_choice = loop
+        self.shutdown_timeout = shutdown_timeout
+        self.events = EventStream()
+        self.dead_letters = DeadLetterLog()
+        self.terminated = False
+
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._dispatcher: LoopDispatcher | None = None
+        self._thread_dispatcher: ThreadDispatcher | None = None
+        self._root: Cell | None = None
+        self._user: Cell | None = None
+        self._system_guardian: Cell | None = None
+        self._names = 0
+        self._spawned = 0
+        self._terminated = 0
+        self._stopping = False
+        self._shutdown_done: asyncio.Future[None] | None = None
+
+    def __repr__(self) -> str:
+        state = "terminated" if self.terminated else "running"
+        return f"<ActorSystem {self.name!r} {state}>"
+
+    # -- running ----------------------------------------------------------------
+
+    async def __aenter__(self) -> ActorSystem:
+        self._bind(asyncio.get_running_loop())
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.ashutdown(self.shutdown_timeout)
+
+    def __enter__(self) -> ActorSystem:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.shutdown(self.shutdown_timeout)
+
+    def start(self) -> ActorSystem:
+        """Run the system on an event loop of its own, on a background thread.
+
+        The system is also shut down when the program exits, if it is still
+        running then. Returns the system.
+        """
+        if self._loop is not None:
+            raise InvalidStateError(f"actor system {self.name!r} is already running")
+
+        loop = _new_loop(self.loop_choice)
+        ready = threading.Event()
+        failure: list[BaseException] = []
+        self._thread = threading.Thread(
+            target=self._run_loop,
+            args=(loop, ready, failure),
+            name=f"zactor-{self.name}",
+            daemon=True,
+        )
+        self._thread.start()
+        ready.wait()
+        if failure:
+            raise failure[0]
+        atexit.register(self._exit_hook)
+        return self
+
+    def _run_loop(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        ready: threading.Event,
+        failure: list[BaseException],
+    ) -> None:
+        asyncio.set_event_loop(loop)
+        try:
+            self._bind(loop)
+        except BaseException as error:
+            failure.append(error)
+            ready.set()
+            return
+        ready.set()
+        try:
+            loop.run_forever()
+        finally:
+            _cancel_leftover_tasks(loop)
+            loop.close()
+
+    def _bind(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self.terminated:
+            raise SystemShutDownError(
+                f"actor system {self.name!r} has shut down; create a new one"
+            )
+        if self._loop is not None and self._thread is None:
+            raise InvalidStateError(f"actor system {self.name!r} is already running")
+
+        self._loop = loop
+        dispatcher = LoopDispatcher(loop, self.throughput)
+        dispatcher.bind_thread()
+        self._dispatcher = dispatcher
+
+        root = Cell(self, dispatcher, None, "", _Guardian, (), None)
+        self._root = root
+        self._user = self._guardian(root, "user")
+        self._system_guardian = self._guardian(root, "system")
+        self._start_cell(root, _Guardian())
+
+    def _guardian(self, root: Cell, name: str) -> Cell:
+        cell = Cell(self, root.dispatcher, root, name, _Guardian, (), None)
+        if root.child_cells is None:
+            root.child_cells = {}
+        root.child_cells[name] = cell
+        self._start_cell(cell, _Guardian())
+        return cell
+
+    def _start_cell(self, cell: Cell, actor: Actor) -> None:
+        actor._zactor_context = cell
+        cell.actor = actor
+        self._spawned += 1
+        cell.start()
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The event loop the system's actors run on."""
+        if self._loop is None:
+            raise SystemShutDownError(
+                f"actor system {self.name!r} is not running; use 'async with', "
+                "'with' or start()"
+            )
+        return self._loop
+
+    # -- spawning and finding ---------------------------------------------------
+
+    def spawn(
+        self,
+        actor_class: type[Actor],
+        *args: Any,
+        name: str | None = None,
+        dispatcher: DispatcherName | None = None,
+        **kwargs: Any,
+    ) -> ActorRef:
+        """Create an actor under ``/user`` and return its ref.
+
+        ``args`` and ``kwargs`` go to the actor's constructor, which runs before
+        spawn returns: if it raises, spawn raises the same exception and no actor
+        exists. The keyword names ``name`` and ``dispatcher`` belong to spawn.
+
+        Args:
+            actor_class: a subclass of :class:`Actor`.
+            name: unique among the parent's live children; generated if omitted.
+            dispatcher: ``"default"`` (the event loop) or ``"thread"`` (a thread
+                pool, for handlers that block).
+
+        Raises:
+            NotAnActorError: ``actor_class`` is not an Actor subclass.
+            InvalidNameError: the name is empty or contains ``/``.
+            NameTakenError: a live child already has that name.
+            SystemShutDownError: the system is not running.
+        """
+        if self._user is None:
+            raise SystemShutDownError(
+                f"actor system {self.name!r} is not running; use 'async with', "
+                "'with' or start() before spawning"
+            )
+        return self._spawn(self._user, actor_class, args, kwargs, name, dispatcher)
+
+    def _spawn(
+        self,
+        parent: Cell,
+        actor_class: type[Actor],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        name: str | None,
+        dispatcher: str | None,
+    ) -> ActorRef:
+        if not (isinstance(actor_class, type) and issubclass(actor_class, Actor)):
+            raise NotAnActorError(
+                f"spawn needs a subclass of zactor.Actor, got {actor_class!r}; "
+                "define 'class MyActor(zactor.Actor)' and pass the class itself"
+            )
+        if name is not None:
+            check_name(name)
+        if self.terminated or self._dispatcher is None:
+            raise SystemShutDownError(
+                f"actor system {self.name!r} has shut down; cannot spawn "
+                f"{actor_class.__name__}"
+            )
+        target = self._pick_dispatcher(actor_class, dispatcher)
+
+        loop_dispatcher = self._dispatcher
+        if loop_dispatcher.thread_id == _get_ident():
+            return self._spawn_here(parent, actor_class, args, kwargs, name, target)
+
+        reply: Reply[ActorRef] = Reply(about=f"spawn of {actor_class.__name__}")
+
+        def spawn_on_loop() -> None:
+            try:
+                reply.set_result(
+                    self._spawn_here(parent, actor_class, args, kwargs, name, target)
+                )
+            except BaseException as error:
+                reply.set_exception(error)
+
+        try:
+            self.loop.call_soon_threadsafe(spawn_on_loop)
+        except RuntimeError:
+            raise SystemShutDownError(
+                f"actor system {self.name!r} has shut down; cannot spawn "
+                f"{actor_class.__name__}"
+            ) from None
+        return reply.result()
+
+    def _pick_dispatcher(
+        self, actor_class: type[Actor], dispatcher: str | None
+    ) -> LoopDispatcher | ThreadDispatcher:
+        assert self._dispatcher is not None
+        if dispatcher is None or dispatcher == "default":
+            return self._dispatcher
+        if dispatcher != "thread":
+            raise ValueError(
+                f"dispatcher must be 'default' or 'thread', got {dispatcher!r}"
+            )
+        if actor_class._zactor_async:
+            raise ValueError(
+                f"{actor_class.__name__} has async handlers, which run on the event "
+                "loop; dispatcher='thread' is for actors whose sync handlers block"
+            )
+        if self._thread_dispatcher is None:
+            self._thread_dispatcher = ThreadDispatcher(
+                self.loop, self.throughput, self.threads, f"zactor-{self.name}"
+            )
+        return self._thread_dispatcher
+
+    def _spawn_here(
+        self,
+        parent: Cell,
+        actor_class: type[Actor],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        name: str | None,
+        dispatcher: LoopDispatcher | ThreadDispatcher,
+    ) -> ActorRef:
+        if parent.state != RUNNING or self._stopping and parent is self._user:
+            raise ActorDeadError(
+                f"cannot spawn {actor_class.__name__} under {parent.path}: "
+                "it is stopping"
+            )
+        children = parent.child_cells
+        if children is None:
+            children = parent.child_cells = {}
+        if name is None:
+            self._names += 1
+            name = generated_name(self._names)
+        elif name in children:
+            raise NameTakenError(
+                f"{parent.path} already has a child named {name!r} "
+                f"({children[name].actor_class.__name__}); choose another name or "
+                "stop that actor first"
+            )
+
+        cell = Cell(self, dispatcher, parent, name, actor_class, args, kwargs or None)
+        actor = actor_class.__new__(actor_class)
+        actor._zactor_context = cell
+        actor.__init__(*args, **kwargs)  # type: ignore[misc]
+        children[name] = cell
+        self._start_cell(cell, actor)
+        return cell.ref
+
+    def lookup(self, path: str) -> ActorRef | None:
+        """Return the ref of the live actor at ``path`` (``/user/a/b``), or None."""
+        if not isinstance(path, str) or not path.startswith("/"):
+            raise ValueError(f"an actor path starts with '/', got {path!r}")
+        cell = self._root
+        for part in path.strip("/").split("/") if path != "/" else ():
+            children = None if cell is None else cell.child_cells
+            cell = None if children is None else children.get(part)
+        if cell is None or cell.state == TERMINATED:
+            return None
+        return cell.ref
+
+    # -- events, dead letters, statistics ---------------------------------------
+
+    def _actor_started(self, cell: Cell) -> None:
+        if ActorStarted in self.events.active:
+            self.events.publish(ActorStarted(cell.ref))
+
+    def _actor_terminated(self, cell: Cell) -> None:
+        self._terminated += 1
+        if cell is self._root and self._shutdown_done is not None:
+            if not self._shutdown_done.done():
+                self._shutdown_done.set_result(None)
+
+    def _dead_letter(
+        self,
+        message: object,
+        sender: ActorRef | None,
+        recipient: ActorRef | None,
+        reason: str,
+    ) -> None:
+        letter = DeadLetter(message, sender, recipient, reason)
+        self.dead_letters.record(letter)
+        if DeadLetter in self.events.active:
+            self.events.publish(letter)
+
+    def _late_reply(self, reply: Reply[Any], value: object) -> None:
+        about = reply._about
+        target = about[0] if isinstance(about, tuple) else None
+        self._dead_letter(value, target, None, "late reply")
+
+    def statistics(self) -> SystemStatistics:
+        """A snapshot of the system's counters."""
+        handled = 0
+        for dispatcher in (self._dispatcher, self._thread_dispatcher):
+            if dispatcher is not None:
+                handled += dispatcher.handled
+        return SystemStatistics(
+            actors=self._spawned - self._terminated,
+            spawned=self._spawned,
+            terminated=self._terminated,
+            messages_handled=handled,
+            dead_letters=self.dead_letters.count,
+        )
+
+    # -- shutting down ----------------------------------------------------------
+
+    def shutdown(self, timeout: float | None = None) -> None:
+        """Stop every actor, children before parents, within ``timeout`` seconds.
+
+        Blocks the calling thread; from a coroutine use :meth:`ashutdown`. Actors
+        still running when the time is up are terminated without their stop hook
+        (a warning names them). Calling it again is harmless.
+
+        Raises:
+            InvalidStateError: called on the system's own event loop thread.
+        """
+        timeout = self.shutdown_timeout if timeout is None else timeout
+        _check_timeout("timeout", timeout)
+        if self._loop is None or (self.terminated and self._thread is None):
+            self.terminated = True
+            return
+        if self._dispatcher is not None and self._dispatcher.thread_id == _get_ident():
+            raise InvalidStateError(
+                "shutdown() would block the event loop the actors run on; "
+                "use 'await system.ashutdown()' there"
+            )
+
+        if not self.terminated:
+            future = asyncio.run_coroutine_threadsafe(
+                self.ashutdown(timeout), self._loop
+            )
+            try:
+                future.result(timeout + 1.0)
+            except TimeoutError:
+                log.warning("actor system %s did not finish shutting down", self.name)
+        self._stop_thread(timeout)
+
+    def _stop_thread(self, timeout: float) -> None:
+        thread = self._thread
+        if thread is None:
+            return
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            try:
+                loop.call_soon_threadsafe(loop.stop)
+            except RuntimeError:
+                pass
+        if thread is not threading.current_thread():
+            thread.join(timeout)
+        self._thread = None
+        atexit.unregister(self._exit_hook)
+
+    def _exit_hook(self) -> None:
+        try:
+            self.shutdown(self.shutdown_timeout)
+        except Exception:
+            log.exception("actor system %s failed to shut down at exit", self.name)
+
+    async def ashutdown(self, timeout: float | None = None) -> None:
+        """Stop every actor, children before parents, within ``timeout`` seconds.
+
+        The coroutine twin of :meth:`shutdown`; run it on the system's loop.
+        """
+        timeout = self.shutdown_timeout if timeout is None else timeout
+        _check_timeout("timeout", timeout)
+        root = self._root
+        if self.terminated or root is None:
+            return
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            future = asyncio.run_coroutine_threadsafe(
+                self.ashutdown(timeout), self.loop
+            )
+            await asyncio.wrap_future(future)
+            return
+
+        if self._shutdown_done is None:
+            self._shutdown_done = loop.create_future()
+            self._stopping = True
+            deadline = time.monotonic() + timeout
+            assert self._user is not None and self._system_guardian is not None
+            await self._stop_subtree(self._user, deadline)
+            await self._stop_subtree(self._system_guardian, deadline)
+            await self._stop_subtree(root, deadline)
+            self._finish_shutdown()
+        else:
+            await asyncio.shield(self._shutdown_done)
+
+    async def _stop_subtree(self, cell: Cell, deadline: float) -> None:
+        if cell.state != TERMINATED:
+            reply = cell.ref.stop()
+            remaining = deadline - time.monotonic()
+            if remaining > 0:
+                await _wait_reply(reply, remaining)
+        if cell.state != TERMINATED:
+            self._force(cell)
+
+    def _force(self, cell: Cell) -> None:
+        """Terminate a subtree that did not stop in time, leaves first."""
+        forced: list[str] = []
+
+        def visit(node: Cell) -> None:
+            for child in list((node.child_cells or {}).values()):
+                visit(child)
+            if node.state != TERMINATED:
+                forced.append(node.path)
+                task = node.task
+                if task is not None:
+                    task.cancel()
+                    node.task = None
+                node.terminate()
+
+        visit(cell)
+        log.warning(
+            "actor system %s: %d actor(s) did not stop within the shutdown timeout "
+            "and were terminated without their stop hook: %s",
+            self.name,
+            len(forced),
+            ", ".join(forced[:10]) + (" ..." if len(forced) > 10 else ""),
+        )
+
+    def _finish_shutdown(self) -> None:
+        if self._thread_dispatcher is not None:
+            self._thread_dispatcher.close()
+        self.terminated = True
+        if self._shutdown_done is not None and not self._shutdown_done.done():
+            self._shutdown_done.set_result(None)
+        log.info("actor system %s shut down", self.name)
+
+
+async def _wait_reply(reply: Reply[Any], timeout: float) -> None:
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[None] = loop.create_future()
+
+    def wake(_: Reply[Any]) -> None:
+        loop.call_soon_threadsafe(_settle, future)
+
+    reply.add_done_callback(wake)
+    try:
+        await asyncio.wait_for(future, timeout)
+    except TimeoutError:
+        pass
+
+
+def _settle(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+def _check_timeout(name: str, value: object) -> None:
+    if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
+        raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
+
+
+def _new_loop(choice: LoopChoice) -> asyncio.AbstractEventLoop:
+    if choice != "asyncio":
+        try:
+            import uvloop
+        except ImportError:
+            if choice == "uvloop":
+                raise ValueError(
+                    "loop='uvloop' needs the uvloop package: pip install zactor[uvloop]"
+                ) from None
+        else:
+            loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
+            return loop
+    return asyncio.new_event_loop()
+
+
+def _cancel_leftover_tasks(loop: asyncio.AbstractEventLoop) -> None:
+    tasks = [t for t in asyncio.all_tasks(loop) if not t.done()]
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
