@@ -34,7 +34,7 @@ def handler(arg: Any = None) -> Any:
     Raises:
         TypeError: the type can be found neither in the call nor the annotation.
     """
-    if isinstance(arg, type) or isinstance(arg, tuple):
+    if isinstance(arg, type | tuple):
         types = arg if isinstance(arg, tuple) else (arg,)
 
         def mark(function: F) -> F:
@@ -99,6 +99,8 @@ class Actor:
     """
 
     __slots__ = ("_zactor_context",)
+
+    _zactor_context: Cell
 
     _zactor_handlers: typing.ClassVar[dict[type, Callable[..., Any]]] = {}
     _zactor_async: typing.ClassVar[bool] = False

@@ -20,11 +20,11 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from ._current import current_ref
 from ._errors import ActorDeadError, ActorInitError, SystemShutDownError
 from ._events import ActorFailed, ActorStopped
 from ._messages import ChildTerminated, Envelope, Start, Stop, SystemMessage
 from ._reply import Reply
-from ._current import current_ref
 
 if TYPE_CHECKING:
     from ._actor import Actor
@@ -191,7 +191,7 @@ class Cell:
         """
         envelope = self.envelope
         if envelope is None or envelope[2] is None:
-            return Reply(about="a deferred reply to a tell")
+            return Reply(None, "a deferred reply to a tell")
         self.envelope = (envelope[0], envelope[1], None)
         reply: Reply[Any] = envelope[2]
         return reply

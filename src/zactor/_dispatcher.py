@@ -19,7 +19,7 @@ import threading
 from collections import deque
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ._cell import RUNNING, TERMINATED
 from ._current import current_ref
@@ -33,6 +33,44 @@ log = logging.getLogger(__name__)
 _get_ident = threading.get_ident
 
 Then = Callable[[BaseException | None], None]
+
+
+class Dispatcher(Protocol):
+    """What cells need of the thing that runs them."""
+
+    loop: asyncio.AbstractEventLoop
+    # The thread that runs the cells, or a value no thread has (-1) when several
+    # do; a send from that very thread may touch the cell directly.
+    thread_id: int
+    throughput: int
+    inline_budget: int
+    handled: int
+
+    def schedule(self, cell: Cell) -> None:
+        """Queue a cell whose ``scheduled`` flag was just set."""
+        ...
+
+    def turn_done(self, cell: Cell) -> None:
+        """Reschedule a cell after work outside a turn finished, or idle it."""
+        ...
+
+    def post(self, cell: Cell, envelope: Envelope) -> None:
+        """Deliver a user message from any thread."""
+        ...
+
+    def post_system(self, cell: Cell, message: SystemMessage) -> None:
+        """Deliver a system message from any thread."""
+        ...
+
+    def take_system(self, cell: Cell) -> list[SystemMessage]:
+        """Detach and return the cell's queued system messages."""
+        ...
+
+    def run_coroutine(
+        self, cell: Cell, coroutine: Coroutine[Any, Any, Any], then: Then
+    ) -> None:
+        """Run a hook's coroutine for the cell, then ``then(error)``."""
+        ...
 
 
 class LoopDispatcher:
@@ -51,8 +89,10 @@ class LoopDispatcher:
         self.armed = False
         self.wakeup_pending = False
         # How many more asks may run their handler inline before one goes through
-        # the ready queue and lets the loop run (reset by every run()).
+        # the ready queue and lets the loop run (reset by every run()). Large
+        # enough that the detour is rare, small enough to yield every ~ms.
         self.inline_budget = 0
+        self.inline_asks = 512
         self.turns_per_slice = 512
         self.handled = 0
 
@@ -153,7 +193,7 @@ class LoopDispatcher:
         This is the hot path of the whole runtime, written out in one function so
         that the per-message work is a pop, a call and a few attribute writes.
         """
-        self.inline_budget = self.throughput
+        self.inline_budget = self.inline_asks
         if self.inbox:
             self._drain_inbox()
 
@@ -340,6 +380,7 @@ class ThreadDispatcher:
         self.lock = threading.Lock()
         self.pool = ThreadPoolExecutor(max_workers=max_threads, thread_name_prefix=name)
         self.handled = 0
+        self.inline_budget = 0  # asks never run inline on a pool thread
         self.closed = False
 
     def schedule(self, cell: Cell) -> None:

@@ -5,11 +5,11 @@ as a builtin exception it subclasses that builtin too, so that existing ``except
 clauses keep working::
 
     ZactorError
-    ├── ActorDeadError              the actor stopped before it could handle the message
-    │   └── ActorInitError          the actor failed while starting; ``__cause__`` is why
+    ├── ActorDeadError              the actor stopped before handling the message
+    │   └── ActorInitError          the actor failed to start; ``__cause__`` is why
     ├── AskTimeout (TimeoutError)   no answer within the ask's timeout
     ├── AskCycleError               an ask that could never be answered (asks itself)
-    ├── InvalidStateError           a reply completed twice, or waited on from its own loop
+    ├── InvalidStateError           a reply completed twice, or awaited on its own loop
     ├── InvalidNameError (ValueError)
     ├── NameTakenError (ValueError)
     ├── NotAnActorError (TypeError)

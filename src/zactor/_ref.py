@@ -9,13 +9,15 @@ from ._cell import RUNNING, TERMINATED
 from ._current import current_ref
 from ._errors import AskCycleError
 from ._messages import Stop
-from ._reply import Reply, completed
+from ._reply import _DONE, Reply, completed
 
 if TYPE_CHECKING:
     from ._cell import Cell
 
 _get_ident = threading.get_ident
 _current = current_ref.get
+_set_current = current_ref.set
+_reset_current = current_ref.reset
 
 
 class ActorRef:
@@ -108,33 +110,52 @@ class ActorRef:
             )
 
         dispatcher = cell.dispatcher
-        reply: Reply[Any] = Reply(
-            timeout,
-            about=(self, message),
-            loop_thread=dispatcher.thread_id,
-            late=cell.system._late_reply,
-        )
+        reply = AskReply(timeout, (self, message), dispatcher.thread_id)
+        envelope = (message, sender, reply)
         if dispatcher.thread_id != _get_ident():
-            dispatcher.post(cell, (message, sender, reply))
+            dispatcher.post(cell, envelope)
             return reply
 
         if (
-            not cell.scheduled
-            and dispatcher.inline_budget > 0
-            and cell.state == RUNNING
-            and not cell.is_async
+            cell.scheduled
+            or cell.is_async
+            or cell.state != RUNNING
+            or dispatcher.inline_budget <= 0
         ):
-            dispatcher.inline_budget -= 1
-            _run_inline(cell, (message, sender, reply))
+            mailbox = cell.mailbox
+            if mailbox is None:
+                mailbox = cell.open_mailbox()
+            mailbox.append(envelope)
+            if not cell.scheduled:
+                cell.scheduled = True
+                dispatcher.schedule(cell)
             return reply
 
-        mailbox = cell.mailbox
-        if mailbox is None:
-            mailbox = cell.open_mailbox()
-        mailbox.append((message, sender, reply))
-        if not cell.scheduled:
-            cell.scheduled = True
-            dispatcher.schedule(cell)
+        # The target is idle on this very thread: nothing is queued before the
+        # message and nothing else can run the cell while it is marked scheduled,
+        # so handling the ask here is the turn the dispatcher would run, minus two
+        # trips through the event loop. The budget makes every `throughput`-th ask
+        # go through the loop, so that a coroutine asking in a loop still yields.
+        dispatcher.inline_budget -= 1
+        cell.scheduled = True
+        cell.envelope = envelope
+        token = _set_current(cell.ref)
+        try:
+            result = cell.actor.receive(message)  # type: ignore[union-attr]
+        except Exception as error:
+            cell.failed(error, message, reply if cell.envelope is envelope else None)
+        else:
+            if cell.envelope is envelope:
+                # Nobody else holds the reply yet: complete it without the lock.
+                reply._state = _DONE
+                reply._value = result
+        finally:
+            _reset_current(token)
+            dispatcher.handled += 1
+            if cell.mailbox or cell.sysq is not None:
+                dispatcher.turn_done(cell)
+            elif cell.state != TERMINATED:
+                cell.scheduled = False
         return reply
 
     def forward(self, message: Any) -> None:
@@ -168,35 +189,19 @@ class ActorRef:
             return completed(False, about=f"stop of {cell.path}")
         own = _current() is cell.ref
         reply: Reply[bool] = Reply(
-            about=f"stop of {cell.path}",
-            loop_thread=_get_ident() if own else cell.dispatcher.thread_id,
+            None,
+            f"stop of {cell.path}",
+            _get_ident() if own else cell.dispatcher.thread_id,
         )
         cell.post_system(Stop(reply))
         return reply
 
 
-def _run_inline(cell: Cell, envelope: tuple[Any, Any, Reply[Any]]) -> None:
-    """Handle an ask on the caller's stack: the target is idle on this thread.
+class AskReply(Reply[Any]):
+    """The reply of an ask; an answer that arrives too late is a dead letter."""
 
-    Nothing else can run the cell meanwhile (it is marked scheduled), and nothing
-    is queued before the message (an idle cell has an empty mailbox), so this is
-    the same turn the dispatcher would run, minus two trips through the loop.
-    """
-    cell.scheduled = True
-    cell.envelope = envelope
-    message, _, reply = envelope
-    actor = cell.actor
-    assert actor is not None
-    token = current_ref.set(cell.ref)
-    try:
-        result = actor.receive(message)
-    except Exception as error:
-        cell.failed(error, message, reply if cell.envelope is envelope else None)
-    else:
-        if cell.envelope is envelope:
-            reply._answer(result)
-    finally:
-        current_ref.reset(token)
-        dispatcher = cell.dispatcher
-        dispatcher.handled += 1  # type: ignore[union-attr]
-        dispatcher.turn_done(cell)
+    __slots__ = ()
+
+    def _late(self, value: object) -> None:
+        ref = self._about[0]  # type: ignore[index]
+        ref._cell.system._late_reply(ref, value)

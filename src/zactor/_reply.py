@@ -26,10 +26,9 @@ _CANCELLED = 3
 # are short, and it keeps each reply free of a lock object of its own.
 _guard = threading.Lock()
 
+_LockType = type(threading.Lock())
 _get_running_loop = asyncio._get_running_loop
 _get_ident = threading.get_ident
-
-LateSink = Callable[["Reply[Any]", object], None]
 
 
 class Reply(Generic[T]):
@@ -44,31 +43,27 @@ class Reply(Generic[T]):
     """
 
     __slots__ = (
-        "_callbacks",
-        "_late",
+        "_about",
+        "_listeners",
         "_loop_thread",
         "_state",
         "_timeout",
         "_value",
-        "_about",
-        "_waiters",
     )
 
     def __init__(
         self,
         timeout: float | None = None,
-        *,
         about: object = "reply",
         loop_thread: int = 0,
-        late: LateSink | None = None,
     ) -> None:
         self._state = _PENDING
         self._value: object = None
-        self._waiters: list[threading.Lock] | None = None
-        self._callbacks: list[Callable[[Reply[T]], None]] | None = None
+        # Threads blocked in result() (as locks they wait on) and done callbacks.
+        self._listeners: list[Any] | None = None
         self._timeout = timeout
+        # The thread that will complete the reply; blocking on it there deadlocks.
         self._loop_thread = loop_thread
-        self._late = late
         self._about = about
 
     @property
@@ -139,9 +134,9 @@ class Reply(Generic[T]):
         with _guard:
             if self._state != _PENDING:
                 return
-            if self._waiters is None:
-                self._waiters = []
-            self._waiters.append(lock)
+            if self._listeners is None:
+                self._listeners = []
+            self._listeners.append(lock)
 
         try:
             woken = lock.acquire(timeout=-1 if timeout is None else timeout)
@@ -155,8 +150,8 @@ class Reply(Generic[T]):
 
     def _forget(self, lock: threading.Lock) -> None:
         with _guard:
-            if self._waiters is not None and lock in self._waiters:
-                self._waiters.remove(lock)
+            if self._listeners is not None and lock in self._listeners:
+                self._listeners.remove(lock)
 
     def __await__(self) -> Generator[Any, None, T]:
         if self._state == _PENDING:
@@ -180,7 +175,7 @@ class Reply(Generic[T]):
         state = self._state
         if state == _DONE:
             return self._value  # type: ignore[return-value]
-        if state == _FAILED or state == _CANCELLED:
+        if state in (_FAILED, _CANCELLED):
             raise self._value  # type: ignore[misc]
         raise InvalidStateError(f"{self.description} is not complete yet")
 
@@ -192,9 +187,9 @@ class Reply(Generic[T]):
         """
         with _guard:
             if self._state == _PENDING:
-                if self._callbacks is None:
-                    self._callbacks = []
-                self._callbacks.append(callback)
+                if self._listeners is None:
+                    self._listeners = []
+                self._listeners.append(callback)
                 return
         callback(self)
 
@@ -224,14 +219,17 @@ class Reply(Generic[T]):
         )
 
     def _answer(self, value: object) -> None:
-        """Complete from the dispatcher; an answer after a timeout goes to the sink."""
-        if not self._complete(_DONE, value) and self._late is not None:
-            self._late(self, value)
+        """Complete from the dispatcher; an answer after a timeout is late."""
+        if not self._complete(_DONE, value):
+            self._late(value)
 
     def _fail(self, error: BaseException) -> None:
-        """Fail from the dispatcher; an error after a timeout goes to the sink."""
-        if not self._complete(_FAILED, error) and self._late is not None:
-            self._late(self, error)
+        """Fail from the dispatcher; an error after a timeout is late."""
+        if not self._complete(_FAILED, error):
+            self._late(error)
+
+    def _late(self, value: object) -> None:
+        """An outcome arrived after the reply was given up on; subclasses count it."""
 
     def _complete(self, state: int, value: object) -> bool:
         with _guard:
@@ -239,16 +237,15 @@ class Reply(Generic[T]):
                 return False
             self._state = state
             self._value = value
-            waiters = self._waiters
-            callbacks = self._callbacks
-            self._waiters = self._callbacks = None
+            listeners = self._listeners
+            self._listeners = None
 
-        if waiters is not None:
-            for lock in waiters:
-                lock.release()
-        if callbacks is not None:
-            for callback in callbacks:
-                callback(self)
+        if listeners is not None:
+            for listener in listeners:
+                if type(listener) is _LockType:
+                    listener.release()
+                else:
+                    listener(self)
         return True
 
 
@@ -272,7 +269,7 @@ def _settle(future: asyncio.Future[None]) -> None:
 
 def completed(value: T, about: object = "reply") -> Reply[T]:
     """Return a reply that already holds ``value``."""
-    reply: Reply[T] = Reply(about=about)
+    reply: Reply[T] = Reply(None, about)
     reply._state = _DONE
     reply._value = value
     return reply
@@ -280,7 +277,7 @@ def completed(value: T, about: object = "reply") -> Reply[T]:
 
 def failed(error: BaseException, about: object = "reply") -> Reply[Any]:
     """Return a reply that already holds ``error``."""
-    reply: Reply[Any] = Reply(about=about)
+    reply: Reply[Any] = Reply(None, about)
     reply._state = _FAILED
     reply._value = error
     return reply

@@ -12,7 +12,7 @@ from types import TracebackType
 from typing import Any, Literal
 
 from ._actor import Actor
-from ._cell import RUNNING, STOPPING, TERMINATED, Cell
+from ._cell import RUNNING, TERMINATED, Cell
 from ._dispatcher import LoopDispatcher, ThreadDispatcher
 from ._errors import (
     ActorDeadError,
@@ -295,7 +295,7 @@ class ActorSystem:
         if loop_dispatcher.thread_id == _get_ident():
             return self._spawn_here(parent, actor_class, args, kwargs, name, target)
 
-        reply: Reply[ActorRef] = Reply(about=f"spawn of {actor_class.__name__}")
+        reply: Reply[ActorRef] = Reply(None, f"spawn of {actor_class.__name__}")
 
         def spawn_on_loop() -> None:
             try:
@@ -344,7 +344,7 @@ class ActorSystem:
         name: str | None,
         dispatcher: LoopDispatcher | ThreadDispatcher,
     ) -> ActorRef:
-        if parent.state != RUNNING or self._stopping and parent is self._user:
+        if parent.state != RUNNING or (self._stopping and parent is self._user):
             raise ActorDeadError(
                 f"cannot spawn {actor_class.__name__} under {parent.path}: "
                 "it is stopping"
@@ -390,9 +390,9 @@ class ActorSystem:
 
     def _actor_terminated(self, cell: Cell) -> None:
         self._terminated += 1
-        if cell is self._root and self._shutdown_done is not None:
-            if not self._shutdown_done.done():
-                self._shutdown_done.set_result(None)
+        done = self._shutdown_done
+        if cell is self._root and done is not None and not done.done():
+            done.set_result(None)
 
     def _dead_letter(
         self,
@@ -406,9 +406,7 @@ class ActorSystem:
         if DeadLetter in self.events.active:
             self.events.publish(letter)
 
-    def _late_reply(self, reply: Reply[Any], value: object) -> None:
-        about = reply._about
-        target = about[0] if isinstance(about, tuple) else None
+    def _late_reply(self, target: ActorRef, value: object) -> None:
         self._dead_letter(value, target, None, "late reply")
 
     def statistics(self) -> SystemStatistics:
@@ -501,7 +499,8 @@ class ActorSystem:
             self._shutdown_done = loop.create_future()
             self._stopping = True
             deadline = time.monotonic() + timeout
-            assert self._user is not None and self._system_guardian is not None
+            assert self._user is not None
+            assert self._system_guardian is not None
             await self._stop_subtree(self._user, deadline)
             await self._stop_subtree(self._system_guardian, deadline)
             await self._stop_subtree(root, deadline)
