@@ -27,6 +27,7 @@ from ._errors import (
 )
 from ._events import (
     ActorFailed,
+    ActorRestarted,
     ActorStarted,
     ActorStopped,
     DeadLetter,
@@ -34,35 +35,64 @@ from ._events import (
     EventStream,
     Subscription,
 )
+from ._messages import Terminated
 from ._ref import ActorRef
 from ._reply import Reply
+from ._supervision import (
+    DEFAULT_MAX_RESTARTS,
+    DEFAULT_WITHIN,
+    ESCALATE,
+    RESTART,
+    RESUME,
+    STOP,
+    Backoff,
+    Directive,
+    OneForAll,
+    OneForOne,
+    RestForOne,
+    SupervisorStrategy,
+)
 from ._system import ActorSystem, SystemStatistics
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "DEFAULT_MAX_RESTARTS",
+    "DEFAULT_WITHIN",
+    "ESCALATE",
+    "RESTART",
+    "RESUME",
+    "STOP",
     "Actor",
     "ActorDeadError",
     "ActorFailed",
     "ActorInitError",
     "ActorRef",
+    "ActorRestarted",
     "ActorStarted",
     "ActorStopped",
     "ActorSystem",
     "AskCycleError",
     "AskTimeout",
+    "Backoff",
     "Context",
     "DeadLetter",
+    "Directive",
     "Event",
     "EventStream",
     "InvalidNameError",
     "InvalidStateError",
     "NameTakenError",
     "NotAnActorError",
+    "OneForAll",
+    "OneForOne",
     "Reply",
+    "RestForOne",
     "Subscription",
+    "SupervisorStrategy",
     "SystemShutDownError",
     "SystemStatistics",
+    "Terminated",
     "UnhandledMessageError",
     "ZactorError",
     "__version__",

@@ -9,13 +9,22 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     from ._cell import Cell
+    from ._supervision import SupervisorStrategy
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 _HANDLES = "__zactor_handles__"
 
 
-def handler(arg: Any = None) -> Any:
+@typing.overload
+def handler(arg: type | tuple[type, ...]) -> Callable[[F], F]: ...
+
+
+@typing.overload
+def handler(arg: F) -> F: ...
+
+
+def handler(arg: Any) -> Any:
     """Mark a method as the handler of one message type.
 
     Use it bare, and the type comes from the annotation of the method's message
@@ -94,13 +103,21 @@ class Actor:
     Hooks, each sync or async, run on the actor's own dispatcher:
 
     * ``on_start()``: after the constructor, before the first message.
-    * ``on_stop()``: once, after the children have stopped, before the actor is
-      terminated. An exception here is logged; the actor still stops.
+    * ``on_stop()``: once per instance that started, after the children have
+      stopped. An exception here is logged; the actor still stops.
+    * ``pre_restart(error, message)`` and ``post_restart(error)``: around a
+      restart chosen by the supervisor; see :meth:`pre_restart`.
+
+    ``supervisor_strategy`` (a class attribute) says how the actor handles the
+    failures of its children.
     """
 
     __slots__ = ("_zactor_context",)
 
     _zactor_context: Cell
+
+    supervisor_strategy: typing.ClassVar[SupervisorStrategy | None] = None
+    """How this actor supervises its children; None uses the system's default."""
 
     _zactor_handlers: typing.ClassVar[dict[type, Callable[..., Any]]] = {}
     _zactor_async: typing.ClassVar[bool] = False
@@ -151,6 +168,18 @@ class Actor:
 
     def on_stop(self) -> Any:
         """Run once when the actor stops, after its children. Sync or async."""
+
+    def pre_restart(self, error: BaseException, message: Any) -> Any:
+        """Run on the failed instance before a restart. Sync or async.
+
+        ``message`` is the message whose handler failed, or None for a failure
+        outside a handler. Then the children stop, ``on_stop`` runs, and a new
+        instance is made from the same constructor arguments.
+        """
+
+    def post_restart(self, error: BaseException) -> Any:
+        """Run on the new instance after a restart; by default calls ``on_start``."""
+        return self.on_start()
 
 
 def _resolve(cls: type[Actor], message_type: type) -> Callable[..., Any] | None:

@@ -5,10 +5,16 @@ children and its place in the lifecycle. Only the cell's dispatcher runs its cod
 one turn at a time, so nothing in a cell needs a lock; other threads reach a cell
 through its dispatcher's ``post`` methods.
 
-Lifecycle: STARTING (start hook pending) -> RUNNING -> STOPPING (waiting for the
-children) -> FINALIZING (stop hook running) -> TERMINATED. A cell is terminated
-once: its mailbox is then closed, so that a later tell becomes a dead letter and a
-later ask fails at once.
+Lifecycle::
+
+    STARTING -> RUNNING <-> SUSPENDED (failed: waiting for a decision or a backoff)
+                   ^            |
+                   +-- RESTARTING (pre_restart, children stop, on_stop, new
+                                   instance, post_restart)
+    any of them -> STOPPING (children stop) -> FINALIZING (on_stop) -> TERMINATED
+
+A cell is terminated once: its mailbox is then closed, so that a later tell becomes
+a dead letter and a later ask fails at once.
 """
 
 from __future__ import annotations
@@ -16,15 +22,30 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from ._current import current_ref
 from ._errors import ActorDeadError, ActorInitError, SystemShutDownError
-from ._events import ActorFailed, ActorStopped
-from ._messages import ChildTerminated, Envelope, Start, Stop, SystemMessage
+from ._events import ActorFailed, ActorRestarted, ActorStopped
+from ._messages import (
+    ChildTerminated,
+    DeathNotice,
+    Envelope,
+    Failed,
+    Restart,
+    Resume,
+    Start,
+    Stop,
+    SystemMessage,
+    Terminated,
+    Unwatch,
+    Watch,
+)
 from ._reply import Reply
+from ._supervision import RESUME, STOP, Directive, SupervisorStrategy
 
 if TYPE_CHECKING:
     from ._actor import Actor
@@ -36,11 +57,61 @@ log = logging.getLogger(__name__)
 
 STARTING = 0
 RUNNING = 1
-STOPPING = 2
-FINALIZING = 3
-TERMINATED = 4
+SUSPENDED = 2
+RESTARTING = 3
+STOPPING = 4
+FINALIZING = 5
+TERMINATED = 6
+
+_STATE_NAMES = (
+    "starting",
+    "running",
+    "suspended",
+    "restarting",
+    "stopping",
+    "finalizing",
+    "terminated",
+)
 
 _get_ident = threading.get_ident
+
+
+class Extras:
+    """The parts of a cell most actors never need, allocated on first use."""
+
+    __slots__ = (
+        "backoff_handle",
+        "cause",
+        "consecutive",
+        "last_failure",
+        "pending_restart",
+        "restart_phase",
+        "restart_times",
+        "restarts",
+        "stop_replies",
+        "supervisor",
+        "unstarted",
+        "watchers",
+        "watching",
+    )
+
+    def __init__(self) -> None:
+        self.stop_replies: list[tuple[Reply[bool], bool]] | None = None
+        # Why the actor terminated: a failure, or an ActorInitError; None if asked.
+        self.cause: BaseException | None = None
+        self.watchers: dict[Cell | Reply[Any], None] | None = None
+        self.watching: set[Cell] | None = None
+        self.supervisor: SupervisorStrategy | None = None
+        self.restart_times: deque[float] | None = None
+        self.restarts = 0
+        self.consecutive = 0
+        self.last_failure = 0.0
+        self.backoff_handle: asyncio.TimerHandle | None = None
+        self.pending_restart: Restart | None = None
+        self.restart_phase: str | None = None
+        # True while the current instance has not finished starting: it then
+        # gets no on_stop or pre_restart, and cannot resume.
+        self.unstarted = False
 
 
 class Cell:
@@ -48,8 +119,8 @@ class Cell:
 
     The public attributes and methods below are the actor's context: its own ref,
     parent, children, the sender of the current message, the system, and the ways
-    to spawn children, stop, and answer an ask later. Call them only from the
-    actor's own handlers and hooks.
+    to spawn children, watch other actors, stop, and answer an ask later. Call
+    them only from the actor's own handlers and hooks.
     """
 
     __slots__ = (
@@ -57,10 +128,10 @@ class Cell:
         "actor",
         "actor_class",
         "args",
-        "cause",
         "child_cells",
         "dispatcher",
         "envelope",
+        "extra",
         "is_async",
         "kwargs",
         "mailbox",
@@ -69,7 +140,6 @@ class Cell:
         "ref",
         "scheduled",
         "state",
-        "stop_replies",
         "sysq",
         "system",
         "task",
@@ -106,14 +176,20 @@ class Cell:
         self.state = STARTING
         self.child_cells: dict[str, Cell] | None = None
         self.envelope: Envelope | None = None
-        self.stop_replies: list[tuple[Reply[bool], bool]] | None = None
-        self.cause: BaseException | None = None
+        self.extra: Extras | None = None
         self.task: asyncio.Task[None] | None = None
         self._path: str | None = None
         self.ref = ActorRef(self)
 
     def __repr__(self) -> str:
         return f"<Cell {self.path} {_STATE_NAMES[self.state]}>"
+
+    def extras(self) -> Extras:
+        """The cell's rarely used records, created on first use."""
+        extra = self.extra
+        if extra is None:
+            extra = self.extra = Extras()
+        return extra
 
     # -- the actor's context ----------------------------------------------------
 
@@ -161,16 +237,25 @@ class Cell:
         envelope = self.envelope
         return None if envelope is None else envelope[1]
 
+    @property
+    def restarts(self) -> int:
+        """How many times this actor has been restarted."""
+        extra = self.extra
+        return 0 if extra is None else extra.restarts
+
     def spawn(
         self,
         actor_class: type[Actor],
         *args: Any,
         name: str | None = None,
         dispatcher: str | None = None,
+        supervisor: SupervisorStrategy | None = None,
         **kwargs: Any,
     ) -> ActorRef:
         """Create a child of this actor; see :meth:`ActorSystem.spawn`."""
-        return self.system._spawn(self, actor_class, args, kwargs, name, dispatcher)
+        return self.system._spawn(
+            self, actor_class, args, kwargs, name, dispatcher, supervisor
+        )
 
     def stop(self, ref: ActorRef | None = None) -> Reply[bool]:
         """Ask this actor (or ``ref``) to stop, without waiting.
@@ -181,6 +266,31 @@ class Cell:
         """
         target = self.ref if ref is None else ref
         return target.stop()
+
+    def watch(self, ref: ActorRef) -> ActorRef:
+        """Receive :class:`Terminated` once when ``ref`` terminates.
+
+        The notice comes as a message to ``receive`` (or to a ``@handler`` for
+        Terminated), after every message the watched actor sent before it ended.
+        Watching an actor that has already terminated sends the notice at once;
+        watching twice still sends one notice. Returns ``ref``.
+        """
+        target = ref._cell
+        watching = self.extras().watching
+        if watching is None:
+            watching = self.extras().watching = set()
+        if target not in watching:
+            watching.add(target)
+            target.post_system(Watch(self))
+        return ref
+
+    def unwatch(self, ref: ActorRef) -> None:
+        """Stop watching ``ref``; no Terminated for it arrives after this call."""
+        extra = self.extra
+        target = ref._cell
+        if extra is not None and extra.watching and target in extra.watching:
+            extra.watching.discard(target)
+            target.post_system(Unwatch(self))
 
     def defer_reply(self) -> Reply[Any]:
         """Take the reply of the current ask, to answer it later.
@@ -196,7 +306,7 @@ class Cell:
         reply: Reply[Any] = envelope[2]
         return reply
 
-    # -- runtime internals ------------------------------------------------------
+    # -- system messages --------------------------------------------------------
 
     def post_system(self, message: SystemMessage) -> None:
         """Queue a system message for this cell, from any thread."""
@@ -224,16 +334,36 @@ class Cell:
             for message in take(self):
                 if self.state == TERMINATED:
                     self._after_death(message)
-                elif type(message) is Stop:
-                    self._begin_stop(message.reply)
-                elif type(message) is ChildTerminated:
+                    continue
+                kind = type(message)
+                if kind is Stop:
+                    self._begin_stop(message.reply)  # type: ignore[attr-defined]
+                elif kind is ChildTerminated:
                     self._child_terminated()
-                elif type(message) is Start:
+                elif kind is Restart:
+                    self._restart(message)  # type: ignore[arg-type]
+                elif kind is Failed:
+                    self._child_failed(message)  # type: ignore[arg-type]
+                elif kind is Watch:
+                    self._add_watcher(message.watcher)  # type: ignore[attr-defined]
+                elif kind is Unwatch:
+                    self._remove_watcher(message.watcher)  # type: ignore[attr-defined]
+                elif kind is DeathNotice:
+                    self._death_notice(message)  # type: ignore[arg-type]
+                elif kind is Resume:
+                    if self.state == SUSPENDED:
+                        self.state = RUNNING
+                elif kind is Start:
                     self._run_start()
 
     def _after_death(self, message: SystemMessage) -> None:
-        if type(message) is Stop and message.reply is not None:
-            message.reply._answer(False)
+        kind = type(message)
+        if kind is Stop and message.reply is not None:  # type: ignore[attr-defined]
+            message.reply._answer(False)  # type: ignore[attr-defined]
+        elif kind is Watch:
+            self._notify_watcher(message.watcher)  # type: ignore[attr-defined]
+
+    # -- messages ---------------------------------------------------------------
 
     def open_mailbox(self) -> Any:
         """Create the mailbox on the first message."""
@@ -258,10 +388,12 @@ class Cell:
 
     _unhandled = unhandled
 
+    # -- failures and supervision -----------------------------------------------
+
     def failed(
         self, error: Exception, message: object, reply: Reply[Any] | None
     ) -> None:
-        """A handler raised: the asker gets the error, otherwise it is logged."""
+        """A handler raised: tell the asker or log it, then ask the supervisor."""
         if reply is not None:
             reply._fail(error)
         else:
@@ -271,8 +403,230 @@ class Cell:
                 type(message).__name__,
                 exc_info=error,
             )
+        self.system._failures += 1
         if ActorFailed in self.system.events.active:
             self.system.events.publish(ActorFailed(self.ref, error, message))
+        self._supervise(error, message)
+
+    def _init_failed(self, error: BaseException) -> None:
+        """The constructor, on_start or post_restart raised."""
+        log.error("actor %s failed to start", self.path, exc_info=error)
+        self.system._failures += 1
+        if ActorFailed in self.system.events.active:
+            self.system.events.publish(ActorFailed(self.ref, error, None))
+        self.extras().unstarted = True
+        self.state = SUSPENDED
+        self._supervise(error, None, init=True)
+
+    def _strategy(self) -> SupervisorStrategy:
+        extra = self.extra
+        if extra is not None and extra.supervisor is not None:
+            return extra.supervisor
+        parent = self.parent_cell
+        strategy = None if parent is None else parent.actor_class.supervisor_strategy
+        return strategy or self.system.supervisor
+
+    def _supervise(
+        self,
+        error: BaseException,
+        message: object,
+        *,
+        init: bool = False,
+        escalated_from: Cell | None = None,
+    ) -> None:
+        """Apply the supervisor's directive for a failure of this actor."""
+        if self.state >= STOPPING:
+            return
+        parent = self.parent_cell
+        if parent is None:
+            log.error("the root guardian failed", exc_info=error)
+            return
+
+        strategy = self._strategy()
+        directive = _decide(strategy, error, self.path)
+        if init and directive is RESUME:
+            directive = STOP  # an instance that never started cannot go on
+
+        if directive is RESUME:
+            if escalated_from is not None:
+                escalated_from.post_system(Resume())
+            return
+        if directive is Directive.ESCALATE:
+            self.state = SUSPENDED
+            parent.post_system(Failed(self, error))
+            return
+        if directive is STOP:
+            self._stop_for_failure(error, init, strategy)
+            return
+
+        if not self._may_restart(strategy):
+            log.error(
+                "actor %s failed %d times within %s s, more than its supervisor "
+                "allows (%r); stopping it and escalating",
+                self.path,
+                strategy.max_restarts,
+                strategy.within,
+                strategy,
+            )
+            self._stop_for_failure(error, init, strategy)
+            parent.post_system(Failed(self, error))
+            return
+
+        self.state = SUSPENDED
+        for cell in self._scope(strategy):
+            origin = cell is self
+            cell.post_system(Restart(error, message if origin else None, origin))
+
+    def _scope(self, strategy: SupervisorStrategy) -> Iterable[Cell]:
+        """The actors a directive for this actor's failure applies to."""
+        if strategy.scope == "one":
+            return (self,)
+        siblings = list((self.parent_cell.child_cells or {}).values())  # type: ignore[union-attr]
+        if strategy.scope == "all":
+            return siblings
+        position = siblings.index(self) if self in siblings else 0
+        return siblings[position:]
+
+    def _may_restart(self, strategy: SupervisorStrategy) -> bool:
+        limit = strategy.max_restarts
+        if limit is None:
+            return True
+        extra = self.extras()
+        times = extra.restart_times
+        if times is None:
+            times = extra.restart_times = deque()
+        now = time.monotonic()
+        while times and times[0] <= now - strategy.within:
+            times.popleft()
+        if len(times) >= limit:
+            return False
+        times.append(now)
+        return True
+
+    def _stop_for_failure(
+        self, error: BaseException, init: bool, strategy: SupervisorStrategy
+    ) -> None:
+        cause: BaseException = error
+        if init:
+            cause = ActorInitError(
+                f"{self.actor_class.__name__} at {self.path} failed to start: "
+                f"{type(error).__name__}: {error}"
+            )
+            cause.__cause__ = error
+        self.extras().cause = cause
+        for cell in self._scope(strategy):
+            cell.post_system(Stop(None))
+
+    def _child_failed(self, failure: Failed) -> None:
+        """A child escalated: fail with its error, or apply the system's policy."""
+        parent = self.parent_cell
+        if parent is None or parent.parent_cell is None:
+            self.system._escalated(failure.child, failure.error)
+            return
+        self.system._failures += 1
+        if ActorFailed in self.system.events.active:
+            self.system.events.publish(ActorFailed(self.ref, failure.error, None))
+        self._supervise(failure.error, None, escalated_from=failure.child)
+
+    # -- restarting -------------------------------------------------------------
+
+    def _restart(self, order: Restart) -> None:
+        if self.state >= STOPPING:
+            return
+        extra = self.extras()
+        backoff = self._strategy().backoff
+        if order.origin and backoff is not None and not order.delayed:
+            now = time.monotonic()
+            if now - extra.last_failure > backoff.quiet_period:
+                extra.consecutive = 0
+            extra.last_failure = now
+            delay = backoff.delay(extra.consecutive)
+            extra.consecutive += 1
+            self.state = SUSPENDED
+            retry = Restart(order.error, order.message, True, delayed=True)
+            extra.backoff_handle = self.system._call_later(
+                delay, self.post_system, retry
+            )
+            return
+
+        self.state = RESTARTING
+        extra.pending_restart = order
+        actor = self.actor
+        if actor is not None and not extra.unstarted:
+            self.run_hook(
+                lambda: actor.pre_restart(order.error, order.message),
+                self._restart_children,
+            )
+        else:
+            self._restart_children(None)
+
+    def _restart_children(self, error: BaseException | None) -> None:
+        if error is not None:
+            log.error("actor %s failed in pre_restart", self.path, exc_info=error)
+        if self.state != RESTARTING:
+            return
+        children = self.child_cells
+        if children:
+            self.extras().restart_phase = "children"
+            for child in list(children.values()):
+                child.post_system(Stop(None))
+            return
+        self._restart_stop_hook()
+
+    def _restart_stop_hook(self) -> None:
+        from ._actor import overrides
+
+        actor = self.actor
+        extra = self.extras()
+        if (
+            actor is not None
+            and not extra.unstarted
+            and overrides(self.actor_class, "on_stop")
+        ):
+            self.run_hook(actor.on_stop, self._restart_create)
+        else:
+            self._restart_create(None)
+
+    def _restart_create(self, error: BaseException | None) -> None:
+        if error is not None:
+            log.error("actor %s failed in on_stop", self.path, exc_info=error)
+        extra = self.extras()
+        order = extra.pending_restart
+        assert order is not None
+
+        actor_class = self.actor_class
+        actor = actor_class.__new__(actor_class)
+        actor._zactor_context = self
+        self.actor = None
+        extra.unstarted = True
+        token = current_ref.set(self.ref)
+        try:
+            actor.__init__(*self.args, **(self.kwargs or {}))  # type: ignore[misc]
+        except Exception as failure:
+            current_ref.reset(token)
+            self._init_failed(failure)
+            return
+        current_ref.reset(token)
+
+        self.actor = actor
+        self.run_hook(lambda: actor.post_restart(order.error), self._restart_done)
+
+    def _restart_done(self, error: BaseException | None) -> None:
+        if error is not None:
+            self._init_failed(error)
+            return
+        extra = self.extras()
+        order = extra.pending_restart
+        assert order is not None
+        extra.pending_restart = None
+        extra.unstarted = False
+        extra.restarts += 1
+        self.state = RUNNING
+        self.system._restarts += 1
+        if ActorRestarted in self.system.events.active:
+            self.system.events.publish(
+                ActorRestarted(self.ref, order.error, extra.restarts)
+            )
 
     # -- starting ---------------------------------------------------------------
 
@@ -300,19 +654,8 @@ class Cell:
     def _start_done(self, error: BaseException | None) -> None:
         if error is None:
             self._started()
-            return
-
-        log.error("actor %s failed in on_start", self.path, exc_info=error)
-        init_error = ActorInitError(
-            f"{self.actor_class.__name__} at {self.path} failed to start: "
-            f"{type(error).__name__}: {error}"
-        )
-        init_error.__cause__ = error
-        self.cause = init_error
-        if ActorFailed in self.system.events.active:
-            self.system.events.publish(ActorFailed(self.ref, error, None))
-        self.state = RUNNING
-        self._begin_stop(None)
+        else:
+            self._init_failed(error)
 
     def _started(self) -> None:
         if self.state == STARTING:
@@ -328,6 +671,10 @@ class Cell:
             return
 
         self.state = STOPPING
+        extra = self.extra
+        if extra is not None and extra.backoff_handle is not None:
+            extra.backoff_handle.cancel()
+            extra.backoff_handle = None
         if reply is not None:
             self._add_stop_reply(reply, True)
 
@@ -339,20 +686,28 @@ class Cell:
             self._finalize()
 
     def _add_stop_reply(self, reply: Reply[bool], stopped_it: bool) -> None:
-        if self.stop_replies is None:
-            self.stop_replies = []
-        self.stop_replies.append((reply, stopped_it))
+        extra = self.extras()
+        if extra.stop_replies is None:
+            extra.stop_replies = []
+        extra.stop_replies.append((reply, stopped_it))
 
     def _child_terminated(self) -> None:
-        if self.state == STOPPING and not self.child_cells:
+        if self.child_cells:
+            return
+        if self.state == STOPPING:
             self._finalize()
+        elif self.state == RESTARTING and self.extras().restart_phase == "children":
+            self.extras().restart_phase = None
+            self._restart_stop_hook()
 
     def _finalize(self) -> None:
         from ._actor import overrides
 
         self.state = FINALIZING
         actor = self.actor
-        if actor is not None and overrides(self.actor_class, "on_stop"):
+        extra = self.extra
+        started = extra is None or not extra.unstarted
+        if actor is not None and started and overrides(self.actor_class, "on_stop"):
             self.run_hook(actor.on_stop, self._stop_hook_done)
         else:
             self.terminate()
@@ -365,12 +720,15 @@ class Cell:
         self.terminate()
 
     def terminate(self) -> None:
-        """End the actor: close the mailbox, fail what is left, tell the parent."""
+        """End the actor: close the mailbox, fail what is left, tell the others."""
         if self.state == TERMINATED:
             return
         self.state = TERMINATED
         self.scheduled = True
 
+        current = self.envelope
+        if current is not None and current[2] is not None and not current[2].done():
+            current[2]._fail(self.dead_error())  # its handler was cut short
         leftover = self.mailbox
         self.mailbox = ClosedMailbox(self)
         if leftover:
@@ -386,24 +744,73 @@ class Cell:
                 del siblings[self.name]
             parent.post_system(ChildTerminated(self))
 
-        replies, self.stop_replies = self.stop_replies, None
-        if replies:
-            for reply, stopped_it in replies:
-                reply._answer(stopped_it)
-
         self.system._actor_terminated(self)
         if ActorStopped in self.system.events.active:
             self.system.events.publish(ActorStopped(self.ref))
+        extra = self.extra
+        if extra is not None:
+            self._release(extra)
         self.actor = None
+
+    def _release(self, extra: Extras) -> None:
+        if extra.backoff_handle is not None:
+            extra.backoff_handle.cancel()
+            extra.backoff_handle = None
+
+        replies, extra.stop_replies = extra.stop_replies, None
+        for reply, stopped_it in replies or ():
+            reply._answer(stopped_it)
+
+        watchers, extra.watchers = extra.watchers, None
+        for watcher in watchers or ():
+            self._notify_watcher(watcher)
+
+        watching, extra.watching = extra.watching, None
+        for target in watching or ():
+            target.post_system(Unwatch(self))
 
     def dead_error(self) -> ActorDeadError:
         """The error that a message to this terminated actor fails with."""
-        cause = self.cause
+        extra = self.extra
+        cause = None if extra is None else extra.cause
         if isinstance(cause, ActorInitError):
             error = ActorInitError(str(cause))
             error.__cause__ = cause.__cause__
             return error
         return ActorDeadError(f"actor {self.path} has stopped")
+
+    # -- death watch ------------------------------------------------------------
+
+    def _add_watcher(self, watcher: Cell | Reply[Any]) -> None:
+        extra = self.extras()
+        if extra.watchers is None:
+            extra.watchers = {}
+        extra.watchers[watcher] = None
+
+    def _remove_watcher(self, watcher: Cell | Reply[Any]) -> None:
+        extra = self.extra
+        if extra is not None and extra.watchers:
+            extra.watchers.pop(watcher, None)
+
+    def _notify_watcher(self, watcher: Cell | Reply[Any]) -> None:
+        extra = self.extra
+        cause = None if extra is None else extra.cause
+        if isinstance(watcher, Reply):
+            if not watcher.done():
+                watcher._answer(Terminated(self.ref, cause))
+        else:
+            watcher.post_system(DeathNotice(self, cause))
+
+    def _death_notice(self, notice: DeathNotice) -> None:
+        extra = self.extra
+        if extra is None or not extra.watching or notice.cell not in extra.watching:
+            return  # unwatched meanwhile: no notice after unwatch
+        extra.watching.discard(notice.cell)
+        mailbox = self.mailbox
+        if mailbox is None:
+            mailbox = self.open_mailbox()
+        dead = notice.cell.ref
+        mailbox.append((Terminated(dead, notice.cause), dead, None))
 
     # -- hooks ------------------------------------------------------------------
 
@@ -426,6 +833,18 @@ class Cell:
             then(None)
             return
         self.dispatcher.run_coroutine(self, outcome, then)
+
+
+def _decide(strategy: SupervisorStrategy, error: BaseException, path: str) -> Directive:
+    try:
+        return strategy.decide(error)
+    except Exception:
+        log.exception(
+            "the supervisor decider of %s failed on %s; stopping the actor",
+            path,
+            type(error).__name__,
+        )
+        return STOP
 
 
 def _is_async_hook(actor_class: type, name: str) -> bool:
@@ -458,8 +877,6 @@ class ClosedMailbox:
                 return
             raise error
         if reply is not None:
-            reply._fail(cell.dead_error())
+            reply._fail(cell.dead_error())  # the asker learns; no dead letter
+            return
         system._dead_letter(message, sender, cell.ref, "actor stopped")
-
-
-_STATE_NAMES = ("starting", "running", "stopping", "finalizing", "terminated")

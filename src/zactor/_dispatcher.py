@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from ._cell import RUNNING, TERMINATED
 from ._current import current_ref
+from ._errors import SystemShutDownError
 from ._messages import Envelope, SystemMessage
 
 if TYPE_CHECKING:
@@ -111,7 +112,7 @@ class LoopDispatcher:
 
     def turn_done(self, cell: Cell) -> None:
         """Reschedule a cell after work that ran outside :meth:`run` finished."""
-        if cell.state == TERMINATED:
+        if cell.state == TERMINATED or cell.task is not None:
             return
         if cell.sysq is not None or (cell.state == RUNNING and cell.mailbox):
             self.schedule(cell)
@@ -128,6 +129,9 @@ class LoopDispatcher:
             if not cell.scheduled:
                 cell.scheduled = True
                 self.schedule(cell)
+            return
+        if cell.system.terminated:
+            _refuse(cell, envelope)
             return
         self.inbox.append((cell, envelope, None))
         self._wake()
@@ -182,8 +186,13 @@ class LoopDispatcher:
         """The loop is closed: fail asks and count tells still in the inbox."""
         while self.inbox:
             cell, envelope, _ = self.inbox.popleft()
-            if envelope is not None and envelope[2] is not None:
-                envelope[2]._fail(cell.dead_error())
+            if envelope is not None:
+                try:
+                    _refuse(cell, envelope)
+                except SystemShutDownError:
+                    cell.system._dead_letter(
+                        envelope[0], envelope[1], cell.ref, "system shut down"
+                    )
 
     # -- running ----------------------------------------------------------------
 
@@ -248,16 +257,19 @@ class LoopDispatcher:
                         receive(message)
                     except Exception as error:
                         cell.failed(error, message, None)
+                        if cell.state != RUNNING:
+                            n -= 1
+                            break
                 elif reply._state:
                     self._expired(cell, envelope)
                 else:
                     try:
                         result = receive(message)
                     except Exception as error:
-                        if cell.envelope is envelope:
-                            cell.failed(error, message, reply)
-                        else:
-                            cell.failed(error, message, None)
+                        cell.failed(error, message, _own(cell, envelope))
+                        if cell.state != RUNNING:
+                            n -= 1
+                            break
                     else:
                         if cell.envelope is envelope:
                             reply._answer(result)
@@ -349,6 +361,18 @@ class LoopDispatcher:
         self.turn_done(cell)
 
 
+def _refuse(cell: Cell, envelope: Envelope) -> None:
+    """A message for a system that has shut down: fail the ask, raise for a tell."""
+    error = SystemShutDownError(
+        f"actor system {cell.system.name!r} has shut down; cannot deliver "
+        f"{type(envelope[0]).__name__} to {cell.path}"
+    )
+    reply = envelope[2]
+    if reply is None:
+        raise error
+    reply._fail(error)
+
+
 def _own(cell: Cell, envelope: Envelope) -> Any:
     """The envelope's reply, unless the handler deferred or forwarded it."""
     return envelope[2] if cell.envelope is envelope else None
@@ -377,7 +401,8 @@ class ThreadDispatcher:
         self.loop = loop
         self.thread_id = -1  # never equal to a real thread: every send is a post
         self.throughput = throughput
-        self.lock = threading.Lock()
+        # Reentrant: a cell's system message may post to another cell of this pool.
+        self.lock = threading.RLock()
         self.pool = ThreadPoolExecutor(max_workers=max_threads, thread_name_prefix=name)
         self.handled = 0
         self.inline_budget = 0  # asks never run inline on a pool thread
@@ -392,7 +417,7 @@ class ThreadDispatcher:
     def turn_done(self, cell: Cell) -> None:
         """Resubmit the cell if it has work left, else mark it idle."""
         with self.lock:
-            if cell.state == TERMINATED:
+            if cell.state == TERMINATED or cell.task is not None:
                 return
             if cell.sysq is not None or (cell.state == RUNNING and cell.mailbox):
                 self.schedule(cell)

@@ -53,6 +53,15 @@ class ActorFailed(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class ActorRestarted(Event):
+    """An actor got a fresh instance after a failure; ``restarts`` counts them."""
+
+    ref: ActorRef
+    error: BaseException
+    restarts: int
+
+
+@dataclass(frozen=True, slots=True)
 class DeadLetter(Event):
     """A message that could not be delivered, with the reason it was not."""
 
@@ -202,6 +211,8 @@ class DeadLetterLog:
             suppressed, self._suppressed = self._suppressed, 0
             self._last_key, self._last_time = key, now
 
+        if not log.isEnabledFor(logging.INFO):
+            return
         if suppressed:
             log.info("%d more dead letters like the previous one", suppressed)
         log.info(

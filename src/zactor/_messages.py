@@ -11,10 +11,12 @@ next user message, whatever the mailbox holds.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ._cell import Cell
+    from ._ref import ActorRef
     from ._reply import Reply
 
 Envelope = tuple[Any, Any, Any]
@@ -50,4 +52,76 @@ class ChildTerminated(SystemMessage):
         self.child = child
 
 
-START = Start()
+class Restart(SystemMessage):
+    """Replace the actor's instance; ``origin`` is True for the actor that failed."""
+
+    __slots__ = ("delayed", "error", "message", "origin")
+
+    def __init__(
+        self,
+        error: BaseException,
+        message: object,
+        origin: bool,
+        delayed: bool = False,
+    ) -> None:
+        self.error = error
+        self.message = message
+        self.origin = origin
+        self.delayed = delayed
+
+
+class Resume(SystemMessage):
+    """Go on with the next message after a failure was escalated and resumed."""
+
+    __slots__ = ()
+
+
+class Failed(SystemMessage):
+    """A child escalates its failure: the parent fails with the child's error."""
+
+    __slots__ = ("child", "error")
+
+    def __init__(self, child: Cell, error: BaseException) -> None:
+        self.child = child
+        self.error = error
+
+
+class Watch(SystemMessage):
+    """Register a watcher (a cell, or a reply for code outside actors)."""
+
+    __slots__ = ("watcher",)
+
+    def __init__(self, watcher: Cell | Reply[Any]) -> None:
+        self.watcher = watcher
+
+
+class Unwatch(SystemMessage):
+    """Remove a watcher."""
+
+    __slots__ = ("watcher",)
+
+    def __init__(self, watcher: Cell | Reply[Any]) -> None:
+        self.watcher = watcher
+
+
+class DeathNotice(SystemMessage):
+    """A watched actor terminated; the watcher turns it into :class:`Terminated`."""
+
+    __slots__ = ("cause", "cell")
+
+    def __init__(self, cell: Cell, cause: BaseException | None) -> None:
+        self.cell = cell
+        self.cause = cause
+
+
+@dataclass(frozen=True, slots=True)
+class Terminated:
+    """The message a watcher receives, once, when an actor it watches terminates.
+
+    ``cause`` is the exception that stopped the actor (a failure the supervisor
+    chose to stop on, or an :class:`~zactor.ActorInitError`), or None for a stop
+    that was asked for.
+    """
+
+    ref: ActorRef
+    cause: BaseException | None = None

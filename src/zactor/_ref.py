@@ -95,7 +95,9 @@ class ActorRef:
             ValueError: ``timeout`` is not a positive number of seconds.
             AskCycleError: an actor asks itself, which could never be answered.
         """
-        if timeout is not None and not timeout > 0:
+        if timeout is not None and (
+            type(timeout) not in (int, float) or not timeout > 0
+        ):
             raise ValueError(
                 f"ask timeout must be a positive number of seconds or None, "
                 f"got {timeout!r}"

@@ -146,7 +146,7 @@ class Reply(Generic[T]):
             raise
         if not woken:
             self._forget(lock)
-            self._expire()
+            self._expire(timeout)
 
     def _forget(self, lock: threading.Lock) -> None:
         with _guard:
@@ -212,10 +212,11 @@ class Reply(Generic[T]):
         """
         return self._complete(_CANCELLED, asyncio.CancelledError(self.description))
 
-    def _expire(self) -> None:
+    def _expire(self, timeout: float | None = None) -> None:
+        bound = self._timeout if timeout is None else timeout
         self._complete(
             _FAILED,
-            AskTimeout(f"{self.description} got no answer within {self._timeout} s"),
+            AskTimeout(f"{self.description} got no answer within {bound} s"),
         )
 
     def _answer(self, value: object) -> None:

@@ -7,12 +7,14 @@ import atexit
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Literal
 
 from ._actor import Actor
-from ._cell import RUNNING, TERMINATED, Cell
+from ._cell import STOPPING, TERMINATED, Cell
+from ._current import current_ref
 from ._dispatcher import LoopDispatcher, ThreadDispatcher
 from ._errors import (
     ActorDeadError,
@@ -22,15 +24,18 @@ from ._errors import (
     SystemShutDownError,
 )
 from ._events import ActorStarted, DeadLetter, DeadLetterLog, EventStream
+from ._messages import Stop, Terminated, Watch
 from ._names import check_name, generated_name
 from ._ref import ActorRef
 from ._reply import Reply
+from ._supervision import DEFAULT_STRATEGY, SupervisorStrategy
 
 log = logging.getLogger(__name__)
 
 _get_ident = threading.get_ident
 
 DispatcherName = Literal["default", "thread"]
+EscalationPolicy = Literal["stop-subtree", "shutdown"]
 LoopChoice = Literal["auto", "asyncio", "uvloop"]
 
 
@@ -52,6 +57,8 @@ class SystemStatistics:
     terminated: int
     messages_handled: int
     dead_letters: int
+    failures: int
+    restarts: int
 
 
 class ActorSystem:
@@ -73,6 +80,12 @@ class ActorSystem:
         loop: the event loop of the background thread: ``"uvloop"`` when it is
             installed under ``"auto"``, else asyncio's own.
         shutdown_timeout: the bound used when the system shuts down on exit.
+        supervisor: the strategy for top-level actors and for actors whose
+            parent class sets none; by default one-for-one restart, at most 10
+            restarts within 60 s.
+        escalation: what happens to a failure escalated to the top of the tree:
+            ``"stop-subtree"`` (the default) logs it and stops the top-level actor
+            it came from; ``"shutdown"`` logs it and shuts the system down.
     """
 
     def __init__(
@@ -83,6 +96,8 @@ class ActorSystem:
         threads: int = 8,
         loop: LoopChoice = "auto",
         shutdown_timeout: float = 10.0,
+        supervisor: SupervisorStrategy | None = None,
+        escalation: EscalationPolicy = "stop-subtree",
     ) -> None:
         if not isinstance(throughput, int) or throughput < 1:
             raise ValueError(f"throughput must be an int >= 1, got {throughput!r}")
@@ -93,12 +108,23 @@ class ActorSystem:
                 f"loop must be 'auto', 'asyncio' or 'uvloop', got {loop!r}"
             )
         _check_timeout("shutdown_timeout", shutdown_timeout)
+        if supervisor is not None and not isinstance(supervisor, SupervisorStrategy):
+            raise TypeError(
+                f"supervisor must be a SupervisorStrategy such as OneForOne(), "
+                f"got {supervisor!r}"
+            )
+        if escalation not in ("stop-subtree", "shutdown"):
+            raise ValueError(
+                f"escalation must be 'stop-subtree' or 'shutdown', got {escalation!r}"
+            )
 
         self.name = name
         self.throughput = throughput
         self.threads = threads
         self.loop_choice = loop
         self.shutdown_timeout = shutdown_timeout
+        self.supervisor = supervisor or DEFAULT_STRATEGY
+        self.escalation = escalation
         self.events = EventStream()
         self.dead_letters = DeadLetterLog()
         self.terminated = False
@@ -113,8 +139,11 @@ class ActorSystem:
         self._names = 0
         self._spawned = 0
         self._terminated = 0
+        self._failures = 0
+        self._restarts = 0
         self._stopping = False
         self._shutdown_done: asyncio.Future[None] | None = None
+        self._background: set[asyncio.Task[None]] = set()
 
     def __repr__(self) -> str:
         state = "terminated" if self.terminated else "running"
@@ -151,6 +180,10 @@ class ActorSystem:
         The system is also shut down when the program exits, if it is still
         running then. Returns the system.
         """
+        if self.terminated:
+            raise SystemShutDownError(
+                f"actor system {self.name!r} has shut down; create a new one"
+            )
         if self._loop is not None:
             raise InvalidStateError(f"actor system {self.name!r} is already running")
 
@@ -241,19 +274,23 @@ class ActorSystem:
         *args: Any,
         name: str | None = None,
         dispatcher: DispatcherName | None = None,
+        supervisor: SupervisorStrategy | None = None,
         **kwargs: Any,
     ) -> ActorRef:
         """Create an actor under ``/user`` and return its ref.
 
         ``args`` and ``kwargs`` go to the actor's constructor, which runs before
         spawn returns: if it raises, spawn raises the same exception and no actor
-        exists. The keyword names ``name`` and ``dispatcher`` belong to spawn.
+        exists. The keyword names ``name``, ``dispatcher`` and ``supervisor``
+        belong to spawn.
 
         Args:
             actor_class: a subclass of :class:`Actor`.
             name: unique among the parent's live children; generated if omitted.
             dispatcher: ``"default"`` (the event loop) or ``"thread"`` (a thread
                 pool, for handlers that block).
+            supervisor: the strategy for this actor's own failures, instead of
+                its parent's.
 
         Raises:
             NotAnActorError: ``actor_class`` is not an Actor subclass.
@@ -266,7 +303,9 @@ class ActorSystem:
                 f"actor system {self.name!r} is not running; use 'async with', "
                 "'with' or start() before spawning"
             )
-        return self._spawn(self._user, actor_class, args, kwargs, name, dispatcher)
+        return self._spawn(
+            self._user, actor_class, args, kwargs, name, dispatcher, supervisor
+        )
 
     def _spawn(
         self,
@@ -276,6 +315,7 @@ class ActorSystem:
         kwargs: dict[str, Any],
         name: str | None,
         dispatcher: str | None,
+        supervisor: SupervisorStrategy | None = None,
     ) -> ActorRef:
         if not (isinstance(actor_class, type) and issubclass(actor_class, Actor)):
             raise NotAnActorError(
@@ -284,6 +324,11 @@ class ActorSystem:
             )
         if name is not None:
             check_name(name)
+        if supervisor is not None and not isinstance(supervisor, SupervisorStrategy):
+            raise TypeError(
+                f"supervisor must be a SupervisorStrategy such as OneForOne(), "
+                f"got {supervisor!r}"
+            )
         if self.terminated or self._dispatcher is None:
             raise SystemShutDownError(
                 f"actor system {self.name!r} has shut down; cannot spawn "
@@ -293,14 +338,18 @@ class ActorSystem:
 
         loop_dispatcher = self._dispatcher
         if loop_dispatcher.thread_id == _get_ident():
-            return self._spawn_here(parent, actor_class, args, kwargs, name, target)
+            return self._spawn_here(
+                parent, actor_class, args, kwargs, name, target, supervisor
+            )
 
         reply: Reply[ActorRef] = Reply(None, f"spawn of {actor_class.__name__}")
 
         def spawn_on_loop() -> None:
             try:
                 reply.set_result(
-                    self._spawn_here(parent, actor_class, args, kwargs, name, target)
+                    self._spawn_here(
+                        parent, actor_class, args, kwargs, name, target, supervisor
+                    )
                 )
             except BaseException as error:
                 reply.set_exception(error)
@@ -343,8 +392,9 @@ class ActorSystem:
         kwargs: dict[str, Any],
         name: str | None,
         dispatcher: LoopDispatcher | ThreadDispatcher,
+        supervisor: SupervisorStrategy | None,
     ) -> ActorRef:
-        if parent.state != RUNNING or (self._stopping and parent is self._user):
+        if parent.state >= STOPPING or (self._stopping and parent is self._user):
             raise ActorDeadError(
                 f"cannot spawn {actor_class.__name__} under {parent.path}: "
                 "it is stopping"
@@ -363,9 +413,15 @@ class ActorSystem:
             )
 
         cell = Cell(self, dispatcher, parent, name, actor_class, args, kwargs or None)
+        if supervisor is not None:
+            cell.extras().supervisor = supervisor
         actor = actor_class.__new__(actor_class)
         actor._zactor_context = cell
-        actor.__init__(*args, **kwargs)  # type: ignore[misc]
+        token = current_ref.set(cell.ref)
+        try:
+            actor.__init__(*args, **kwargs)  # type: ignore[misc]
+        finally:
+            current_ref.reset(token)
         children[name] = cell
         self._start_cell(cell, actor)
         return cell.ref
@@ -381,6 +437,54 @@ class ActorSystem:
         if cell is None or cell.state == TERMINATED:
             return None
         return cell.ref
+
+    def watch(self, ref: ActorRef) -> Reply[Terminated]:
+        """Return a reply that completes with :class:`Terminated` when ``ref`` ends.
+
+        For code outside actors; inside an actor use ``self.context.watch``.
+        Await it or call ``.result(timeout)``; it completes at once if the actor
+        has already terminated.
+        """
+        reply: Reply[Terminated] = Reply(None, f"watch of {ref.path}")
+        ref._cell.post_system(Watch(reply))
+        return reply
+
+    # -- supervision at the top -------------------------------------------------
+
+    def _escalated(self, child: Cell, error: BaseException) -> None:
+        """A failure reached a guardian: apply the system's escalation policy."""
+        if self.escalation == "shutdown":
+            log.error(
+                "actor %s escalated %s: %s; shutting actor system %s down",
+                child.path,
+                type(error).__name__,
+                error,
+                self.name,
+            )
+            self.loop.call_soon_threadsafe(self._shutdown_in_background)
+            return
+        log.error(
+            "actor %s escalated %s: %s; stopping it",
+            child.path,
+            type(error).__name__,
+            error,
+        )
+        child.post_system(Stop(None))
+
+    def _shutdown_in_background(self) -> None:
+        task = self.loop.create_task(self.ashutdown())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    def _call_later(
+        self, delay: float, callback: Callable[..., None], *args: Any
+    ) -> asyncio.TimerHandle | None:
+        """Run ``callback(*args)`` on the loop after ``delay`` s, from any thread."""
+        dispatcher = self._dispatcher
+        if dispatcher is not None and dispatcher.thread_id == _get_ident():
+            return self.loop.call_later(delay, callback, *args)
+        self.loop.call_soon_threadsafe(self.loop.call_later, delay, callback, *args)
+        return None
 
     # -- events, dead letters, statistics ---------------------------------------
 
@@ -421,6 +525,8 @@ class ActorSystem:
             terminated=self._terminated,
             messages_handled=handled,
             dead_letters=self.dead_letters.count,
+            failures=self._failures,
+            restarts=self._restarts,
         )
 
     # -- shutting down ----------------------------------------------------------
@@ -525,7 +631,8 @@ class ActorSystem:
             for child in list((node.child_cells or {}).values()):
                 visit(child)
             if node.state != TERMINATED:
-                forced.append(node.path)
+                if node.parent_cell is not None and node.parent_cell.parent_cell:
+                    forced.append(node.path)
                 task = node.task
                 if task is not None:
                     task.cancel()
@@ -533,6 +640,8 @@ class ActorSystem:
                 node.terminate()
 
         visit(cell)
+        if not forced:
+            return
         log.warning(
             "actor system %s: %d actor(s) did not stop within the shutdown timeout "
             "and were terminated without their stop hook: %s",

@@ -1,14 +1,543 @@
-"""Placeholder replaced by the real bench module."""
+"""``zactor bench``: zactor's speed and size next to the floor and to other frameworks.
+
+Every line of the table shows the zactor figure, the floor measured in the same
+process just before (a tight loop of ``deque.append`` + ``deque.popleft`` + one
+bound method call per message, converted into the line's unit), the ratio
+zactor/floor, the target and whether it is met, and the figures of the peer
+frameworks that are installed. ``--quick`` is the smoke version CI runs; the
+default is the full suite.
+"""
 
 from __future__ import annotations
 
 import argparse
+import cProfile
+import io
+import json
+import logging
+import os
+import platform
+import pstats
+import sys
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import get_args
+
+import zactor
+
+from . import bench_zactor as work
+from .bench_floor import Floor, measure_floor
+from .bench_memory import HOW, measure_memory
+from .bench_peers import FIGURES, PEERS, PeerRun, run_peer
+from .bench_report import (
+    Report,
+    figure,
+    json_document,
+    load_pyplot,
+    render_table,
+    write_plot,
+)
+from .bench_rows import ROW_IDS, Line, PeerFigure, line_specs, parse_rows
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Scale:
+    """How much work each row does: the full suite, or the quick smoke version.
+
+    Attributes:
+        name: ``full`` or ``quick``.
+        seconds: the least work one throughput run does, in seconds.
+        repeats: throughput runs per figure; the best is kept.
+        pilot: messages of the run that sizes the throughput runs.
+        floor_messages: messages of one floor run.
+        floor_repeats: floor runs; the best is kept.
+        asks: asks timed from a coroutine.
+        thread_asks: asks timed from a thread.
+        warmup: asks made before timing.
+        actor_counts: the actor counts of the spawn, memory and stop rows.
+        lifecycle_repeats: spawn-and-stop runs at the smallest count.
+        peer_timeout: seconds each peer workload may take.
+        memory_timeout: seconds one memory measurement may take.
+    """
+
+    name: str
+    seconds: float
+    repeats: int
+    pilot: int
+    floor_messages: int
+    floor_repeats: int
+    asks: int
+    thread_asks: int
+    warmup: int
+    actor_counts: tuple[int, ...]
+    lifecycle_repeats: int
+    peer_timeout: float
+    memory_timeout: float
+
+
+FULL = Scale(
+    name="full",
+    seconds=1.0,
+    repeats=3,
+    pilot=100_000,
+    floor_messages=2_000_000,
+    floor_repeats=5,
+    asks=200_000,
+    thread_asks=20_000,
+    warmup=1_000,
+    actor_counts=(100_000, 1_000_000),
+    lifecycle_repeats=3,
+    peer_timeout=15.0,
+    memory_timeout=600.0,
+)
+QUICK = Scale(
+    name="quick",
+    seconds=0.15,
+    repeats=1,
+    pilot=20_000,
+    floor_messages=300_000,
+    floor_repeats=3,
+    asks=20_000,
+    thread_asks=2_000,
+    warmup=200,
+    actor_counts=(100_000,),
+    lifecycle_repeats=1,
+    peer_timeout=10.0,
+    memory_timeout=120.0,
+)
+
+# Which peer workload serves which row.
+PEER_WORKLOADS = {
+    "tell": "tell",
+    "fanout": "fanout",
+    "pingpong": "pingpong",
+    "ask": "ask",
+    "ask-thread": "ask-thread",
+    "spawn": "spawn",
+}
+
+FAN_OUT_ACTORS = 1_000
+
+# How often a throughput run that ended too soon is resized and run again.
+MAX_RESIZES = 4
+
+
+@dataclass
+class Session:
+    """What the rows of one run share."""
+
+    scale: Scale
+    loop: work.LoopName
+    factory: work.LoopFactory
+    floor: Floor
+    lines: dict[str, Line]
+    lifetimes: dict[int, work.LifeTimes] = field(default_factory=dict)
+
+    def fill(self, key: str, value: float, n: int, **details: object) -> None:
+        """Record a zactor figure, with the floor in its unit, if the line is shown."""
+        line = self.lines.get(key)
+        if line is None:
+            return
+        line.value = value
+        line.floor = line.spec.floor_figure(self.floor)
+        line.n = n
+        line.details.update(details)
+
+
+# -- command line -----------------------------------------------------------------
+
+
+def _rows_option(text: str) -> tuple[str, ...]:
+    try:
+        return parse_rows(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add this command's options to its parser."""
+    """Add the options of ``zactor bench`` to its parser."""
+    parser.description = __doc__
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="a short smoke run (about 20 s): smaller sizes, one run per figure",
+    )
+    parser.add_argument(
+        "--rows",
+        type=_rows_option,
+        default=ROW_IDS,
+        metavar="ROW,...",
+        help=f"rows to run, by name or number 1-8: {', '.join(ROW_IDS)} (default: all)",
+    )
+    parser.add_argument(
+        "--json", type=Path, metavar="FILE", help="write every figure to FILE"
+    )
+    parser.add_argument(
+        "--plot",
+        type=Path,
+        metavar="FILE",
+        help="draw a PNG bar chart per line to FILE (needs matplotlib)",
+    )
+    parser.add_argument(
+        "--no-peers",
+        action="store_true",
+        help=f"do not run the other frameworks ({', '.join(PEERS)})",
+    )
+    parser.add_argument(
+        "--loop",
+        choices=get_args(work.LoopName),
+        default="auto",
+        help="event loop of the workloads (default: uvloop when installed)",
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="after the table, run each row once more under cProfile and print "
+        "where its time goes",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the command; returns the exit status."""
-    return 1
+    """Run the bench; returns 1 if a zactor workload failed, else 0.
+
+    Missing targets do not fail the run: the bench reports, it does not judge.
+    """
+    began = time.perf_counter()
+    scale = QUICK if args.quick else FULL
+    rows: tuple[str, ...] = args.rows
+    try:
+        factory, loop_text = work.loop_factory(args.loop)
+    except ValueError as error:
+        print(f"zactor bench: {error}", file=sys.stderr)
+        return 2
+
+    _progress(f"measuring the floor ({scale.floor_repeats} runs)")
+    floor = measure_floor(scale.floor_messages, scale.floor_repeats)
+    specs = [s for s in line_specs(scale.actor_counts) if s.row in rows]
+    lines = {spec.key: Line(spec) for spec in specs}
+    session = Session(scale, args.loop, factory, floor, lines)
+
+    for row in rows:
+        _run_row(session, row)
+    peers = [] if args.no_peers else _run_peers(session, rows)
+
+    report = Report(
+        mode=scale.name,
+        python=f"{platform.python_implementation()} {platform.python_version()}",
+        cores=os.cpu_count(),
+        loop=loop_text,
+        version=zactor.__version__,
+        floor=floor,
+        lines=list(lines.values()),
+        peers=peers,
+        notes=_notes(session, rows, any(peer.available for peer in peers)),
+        elapsed=time.perf_counter() - began,
+    )
+    print(render_table(report))
+    _write_outputs(report, args)
+    if args.profile:
+        _profile_rows(session, rows)
+    return 1 if any(line.error for line in lines.values()) else 0
+
+
+def _progress(text: str) -> None:
+    print(f"zactor bench: {text}", file=sys.stderr, flush=True)
+
+
+def _write_outputs(report: Report, args: argparse.Namespace) -> None:
+    if args.json is not None:
+        args.json.write_text(json.dumps(json_document(report), indent=2) + "\n")
+        print(f"\nfigures written to {args.json}")
+    if args.plot is not None:
+        pyplot = load_pyplot()
+        if pyplot is None:
+            print(
+                "\n--plot needs matplotlib, which is not installed: "
+                "pip install matplotlib (the table above is complete without it)"
+            )
+        else:
+            write_plot(report, args.plot, pyplot)
+            print(f"\nchart written to {args.plot}")
+
+
+# -- rows -------------------------------------------------------------------------
+
+
+def _run_row(session: Session, row: str) -> None:
+    _progress(f"row {ROW_IDS.index(row) + 1}, {row}")
+    try:
+        ROW_RUNNERS[row](session)
+    except Exception as error:
+        log.exception("bench row %s failed", row)
+        for line in session.lines.values():
+            if line.spec.row == row and line.value is None:
+                line.error = f"{type(error).__name__}: {error}"
+        return
+    for line in session.lines.values():
+        if line.spec.row == row and line.value is not None:
+            _progress(f"  {line.spec.label}: {figure(line.value, line.spec.unit)}")
+
+
+def _round_up(value: float, step: int) -> int:
+    return max(step, -(-int(value) // step) * step)
+
+
+def _throughput(
+    session: Session, seconds_for: Callable[[int], float]
+) -> tuple[float, int, list[float]]:
+    """Best rate of ``scale.repeats`` runs that each last at least ``scale.seconds``.
+
+    A pilot run sizes the first run; a run that ends too soon is not counted and
+    sizes the next one instead, a few times at most.
+    """
+    scale = session.scale
+    elapsed = seconds_for(scale.pilot)
+    n = _size_for(scale.pilot, elapsed, scale.seconds)
+    rates: list[float] = []
+    resizes = 0
+    while len(rates) < scale.repeats:
+        elapsed = seconds_for(n)
+        if elapsed < scale.seconds and resizes < MAX_RESIZES:
+            resizes += 1
+            n = max(n, _size_for(n, elapsed, scale.seconds))
+            continue
+        rates.append(n / elapsed)
+    return max(rates), n, rates
+
+
+def _size_for(n: int, elapsed: float, seconds: float) -> int:
+    """The work that should take ``seconds``, with a margin, in steps of 10,000."""
+    return _round_up(n / elapsed * seconds * 1.2, 10_000)
+
+
+def _row_tell(session: Session) -> None:
+    def seconds_for(n: int) -> float:
+        return work.run_async(session.factory, work.tell_throughput(n))
+
+    rate, n, rates = _throughput(session, seconds_for)
+    session.fill("tell", rate, n, runs=rates, seconds=n / rate)
+
+
+def _row_fanout(session: Session) -> None:
+    def seconds_for(n: int) -> float:
+        return work.run_async(session.factory, work.fan_out(n, FAN_OUT_ACTORS))
+
+    rate, n, rates = _throughput(session, seconds_for)
+    session.fill("fanout", rate, n, runs=rates, seconds=n / rate, actors=FAN_OUT_ACTORS)
+
+
+def _row_pingpong(session: Session) -> None:
+    def seconds_for(n: int) -> float:
+        return work.run_async(session.factory, work.ping_pong(n))
+
+    rate, n, rates = _throughput(session, seconds_for)
+    session.fill("pingpong", rate, n, runs=rates, seconds=n / rate)
+
+
+def _latency_details(samples: list[int]) -> dict[str, float]:
+    return {
+        f"p{name}_us": work.percentile(samples, fraction) / 1000
+        for name, fraction in (("50", 0.5), ("90", 0.9), ("99", 0.99), ("999", 0.999))
+    } | {"min_us": samples[0] / 1000, "max_us": samples[-1] / 1000}
+
+
+def _row_ask(session: Session) -> None:
+    scale = session.scale
+    samples = work.run_async(
+        session.factory, work.ask_latencies(scale.asks, scale.warmup)
+    )
+    details = _latency_details(samples)
+    session.fill("ask-median", details["p50_us"], len(samples), **details)
+    session.fill("ask-p99", details["p99_us"], len(samples), **details)
+
+
+def _row_ask_thread(session: Session) -> None:
+    scale = session.scale
+    samples = work.thread_ask_latencies(scale.thread_asks, scale.warmup, session.loop)
+    details = _latency_details(samples)
+    session.fill("ask-thread-median", details["p50_us"], len(samples), **details)
+
+
+def _lifetimes(session: Session, actors: int) -> work.LifeTimes:
+    """Spawn-and-stop times for ``actors``, best of the runs; shared by two rows."""
+    found = session.lifetimes.get(actors)
+    if found is None:
+        runs = session.scale.lifecycle_repeats
+        if actors != min(session.scale.actor_counts):
+            runs = 1
+        measured = [
+            work.run_async(session.factory, work.spawn_and_stop(actors))
+            for _ in range(runs)
+        ]
+        found = work.LifeTimes(
+            actors, min(m.spawn for m in measured), min(m.stop for m in measured)
+        )
+        session.lifetimes[actors] = found
+    return found
+
+
+def _row_spawn(session: Session) -> None:
+    for actors in session.scale.actor_counts:
+        times = _lifetimes(session, actors)
+        per_actor = times.spawn / actors * 1e6
+        session.fill(f"spawn-{actors}", per_actor, actors, seconds=times.spawn)
+
+
+def _row_stop(session: Session) -> None:
+    for actors in session.scale.actor_counts:
+        times = _lifetimes(session, actors)
+        per_actor = times.stop / actors * 1e6
+        session.fill(f"stop-{actors}", per_actor, actors, seconds=times.stop)
+
+
+def _row_memory(session: Session) -> None:
+    for actors in session.scale.actor_counts:
+        result = measure_memory(actors, session.loop, session.scale.memory_timeout)
+        key = f"memory-{actors}"
+        session.fill(key, result["per_actor"], actors, **result)
+        session.lines[key].floor = result["plain_per_instance"]
+
+
+ROW_RUNNERS: dict[str, Callable[[Session], None]] = {
+    "tell": _row_tell,
+    "fanout": _row_fanout,
+    "pingpong": _row_pingpong,
+    "ask": _row_ask,
+    "ask-thread": _row_ask_thread,
+    "spawn": _row_spawn,
+    "memory": _row_memory,
+    "stop": _row_stop,
+}
+
+
+# -- peers ------------------------------------------------------------------------
+
+
+def _run_peers(session: Session, rows: Sequence[str]) -> list[PeerRun]:
+    workloads = [PEER_WORKLOADS[row] for row in rows if row in PEER_WORKLOADS]
+    runs = []
+    for name in PEERS:
+        if workloads:
+            _progress(f"peer {name}")
+        peer = run_peer(
+            name,
+            workloads,
+            quick=session.scale.name == "quick",
+            loop=session.loop,
+            timeout=session.scale.peer_timeout,
+        )
+        _place_peer(session, peer)
+        runs.append(peer)
+    return runs
+
+
+def _peer_line_key(session: Session, key: str) -> str:
+    if key == "spawn":
+        return f"spawn-{min(session.scale.actor_counts)}"
+    return key
+
+
+def _place_peer(session: Session, peer: PeerRun) -> None:
+    if not peer.available:
+        return
+    for workload, outcome in peer.outcomes.items():
+        for key in FIGURES[workload]:
+            line = session.lines.get(_peer_line_key(session, key))
+            if line is None:
+                continue
+            value = outcome.figures.get(key)
+            reason = outcome.reason or (None if value is not None else "no figure")
+            line.peers[peer.name] = PeerFigure(value, reason, outcome.n)
+
+
+# -- notes ------------------------------------------------------------------------
+
+
+def _notes(session: Session, rows: Iterable[str], peers: bool) -> list[str]:
+    scale = session.scale
+    chosen = set(rows)
+    counts = ", ".join(f"{c:,}" for c in scale.actor_counts)
+    notes = {
+        "tell": f"1-2: from the first tell to the last message handled, best of "
+        f"{scale.repeats} run(s) of at least {scale.seconds:g} s; the sender is a "
+        "coroutine on the system's loop that yields every 10,000 tells",
+        "pingpong": "3: an actor tells another, which tells context.sender back; "
+        "the floor is per 2 floor messages",
+        "ask": f"4: await ref.ask(i, timeout) from a coroutine on the system's loop, "
+        f"{scale.asks:,} asks after {scale.warmup:,} to warm up, each timed with "
+        "perf_counter_ns; the floor is 2 floor messages",
+        "ask-thread": f"5: ref.ask(i).result(timeout) from the main thread with "
+        f"'with ActorSystem()' (loop on its own thread), {scale.thread_asks:,} asks",
+        "spawn": f"6, 8: one parent actor spawns N idle children (context.spawn) in "
+        f"a handler, N = {counts}; stop is parent.stop() awaited until all N + 1 "
+        f"have terminated; best of {scale.lifecycle_repeats} at the smallest N; the "
+        "floor is 1 floor message",
+        "memory": f"7: {HOW['rss']} (tracemalloc where /proc is missing) when N "
+        "idle actors (__slots__ = (), no state) are spawned under one parent, minus "
+        "the growth for N instances of a plain class with __slots__ = (); the floor "
+        "is one such plain instance",
+    }
+    texts = [text for row, text in notes.items() if row in chosen]
+    if "stop" in chosen and "spawn" not in chosen:
+        texts.append(notes["spawn"])
+    if "fanout" in chosen and "tell" not in chosen:
+        texts.append(notes["tell"])
+    texts.append(
+        "ratio = zactor / floor in the line's unit: for rates more is better, for "
+        "times and sizes less is better"
+    )
+    if peers:
+        texts.append(
+            "peers run smaller workloads than zactor (thousands of messages or "
+            "actors; the n of each figure is in --json), each in a child process"
+        )
+    return texts
+
+
+# -- profiles ---------------------------------------------------------------------
+
+
+def _profile_work(session: Session, row: str) -> Callable[[], object] | None:
+    factory = session.factory
+    jobs: dict[str, Callable[[], object]] = {
+        "tell": lambda: work.run_async(factory, work.tell_throughput(200_000)),
+        "fanout": lambda: work.run_async(
+            factory, work.fan_out(200_000, FAN_OUT_ACTORS)
+        ),
+        "pingpong": lambda: work.run_async(factory, work.ping_pong(100_000)),
+        "ask": lambda: work.run_async(factory, work.ask_latencies(20_000, 0)),
+        "spawn": lambda: work.run_async(factory, work.spawn_and_stop(100_000)),
+    }
+    jobs["stop"] = jobs["spawn"]
+    return jobs.get(row)
+
+
+def _profile_rows(session: Session, rows: Sequence[str]) -> None:
+    """Print the functions that take the most time in each row's workload."""
+    profiled: set[str] = set()
+    for row in rows:
+        job = _profile_work(session, row)
+        label = "spawn" if row == "stop" else row
+        if job is None:
+            print(
+                f"\nprofile of {row}: not available in-process (the workload runs "
+                "on another thread or process); profile it with py-spy"
+            )
+            continue
+        if label in profiled:
+            continue
+        profiled.add(label)
+        profiler = cProfile.Profile()
+        profiler.enable()
+        job()
+        profiler.disable()
+        stream = io.StringIO()
+        stats = pstats.Stats(profiler, stream=stream)
+        stats.sort_stats("tottime").print_stats(15)
+        print(f"\nprofile of {'spawn and stop' if label == 'spawn' else row}:")
+        print(stream.getvalue().strip())

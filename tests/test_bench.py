@@ -1,0 +1,246 @@
+"""zactor bench: the quick run's figures, the choice of rows, peers and the chart.
+
+These tests check what the bench reports, never how fast anything is.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from zactor._cli.bench_floor import Floor
+from zactor._cli.bench_peers import PeerRun, run_peer
+from zactor._cli.bench_report import Report, render_table
+from zactor._cli.bench_rows import ROW_IDS, Line, PeerFigure, line_specs, parse_rows
+from zactor._cli.main import main
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def run_bench(tmp_path: Path, *options: str) -> tuple[int, dict[str, Any]]:
+    """Run ``zactor bench --quick`` with options; returns its status and JSON."""
+    path = tmp_path / "bench.json"
+    status = main(["bench", "--quick", "--json", str(path), *options])
+    return status, json.loads(path.read_text())
+
+
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory: pytest.TempPathFactory) -> tuple[int, dict[str, Any]]:
+    """One full quick run, peers included, shared by the tests that read it."""
+    return run_bench(tmp_path_factory.mktemp("bench"))
+
+
+def test_quick_run_succeeds_and_covers_every_row(
+    quick: tuple[int, dict[str, Any]],
+) -> None:
+    """A quick run exits 0 and has a line for each of the eight rows."""
+    status, document = quick
+
+    rows = {line["row"] for line in document["lines"]}
+
+    assert status == 0
+    assert rows == set(ROW_IDS)
+    assert document["mode"] == "quick"
+
+
+def test_quick_run_gives_positive_figures_floor_and_ratio_on_every_line(
+    quick: tuple[int, dict[str, Any]],
+) -> None:
+    """Every line has a positive zactor figure, floor and ratio = zactor / floor."""
+    _, document = quick
+
+    lines = document["lines"]
+
+    for line in lines:
+        assert line["zactor"] > 0, line["key"]
+        assert line["floor"] > 0, line["key"]
+        assert line["ratio"] == pytest.approx(line["zactor"] / line["floor"])
+        assert line["status"] in ("PASS", "SHORT")
+        assert line["n"] > 0
+    assert len(lines) == 9  # ask has a median and a p99 line; one actor count
+
+
+def test_quick_run_puts_a_target_beside_every_line(
+    quick: tuple[int, dict[str, Any]],
+) -> None:
+    """Each line carries its bound, its direction and the text the table shows."""
+    _, document = quick
+
+    targets = {line["key"]: line["target"] for line in document["lines"]}
+
+    assert targets["tell"] == {
+        "op": ">=",
+        "value": 0.40,
+        "of_floor": True,
+        "text": ">= 0.40 x floor",
+    }
+    assert targets["ask-p99"]["op"] == "<="
+    assert targets["ask-p99"]["value"] == 5.0
+    assert targets["memory-100000"]["value"] == 512.0
+
+
+def test_quick_run_records_the_floor_and_the_machine(
+    quick: tuple[int, dict[str, Any]],
+) -> None:
+    """The JSON names the floor loop, its runs, the Python, the cores and the loop."""
+    _, document = quick
+
+    floor = document["floor"]
+
+    assert floor["messages_per_second"] == max(floor["samples"])
+    assert len(floor["samples"]) == 3
+    assert floor["ns_per_message"] == pytest.approx(1e9 / floor["messages_per_second"])
+    assert "deque.append" in floor["description"]
+    assert document["python"].endswith(".".join(map(str, sys.version_info[:3])))
+    assert document["cores"] >= 1
+    assert document["loop"].split()[0] in ("asyncio", "uvloop")
+
+
+def test_quick_run_gives_each_peer_a_figure_or_a_reason(
+    quick: tuple[int, dict[str, Any]],
+) -> None:
+    """A peer that ran has a figure or a reason per line; one that did not, a reason."""
+    _, document = quick
+
+    peers = document["peers"]
+
+    assert set(peers) == {"pykka", "thespian", "xoscar", "ray"}
+    for name, peer in peers.items():
+        if not peer["available"]:
+            assert peer["reason"], name
+            continue
+        cells = [
+            line["peers"][name] for line in document["lines"] if name in line["peers"]
+        ]
+        assert len(cells) == 7  # rows 1-6, ask counted twice
+        for cell in cells:
+            assert (cell["value"] or 0) > 0 or cell["reason"], (name, cell)
+
+
+def test_memory_line_says_how_it_was_measured(
+    quick: tuple[int, dict[str, Any]],
+) -> None:
+    """The memory line records its method and the plain instance it subtracts."""
+    _, document = quick
+
+    memory = next(line for line in document["lines"] if line["row"] == "memory")
+
+    assert memory["details"]["method"] in ("rss", "tracemalloc")
+    assert memory["details"]["actors"] == 100_000
+    assert memory["floor"] == memory["details"]["plain_per_instance"]
+
+
+def test_rows_option_runs_only_the_chosen_rows(tmp_path: Path) -> None:
+    """--rows by name and number runs those rows alone, and --no-peers no peer."""
+    status, document = run_bench(tmp_path, "--rows", "tell,5", "--no-peers")
+
+    keys = [line["key"] for line in document["lines"]]
+
+    assert status == 0
+    assert keys == ["tell", "ask-thread-median"]
+    assert document["peers"] == {}
+
+
+def test_rows_option_rejects_an_unknown_row(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """An unknown row is a usage error (exit 2) that lists the valid rows."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(["bench", "--rows", "tell,warp"])
+
+    error = capsys.readouterr().err
+
+    assert exit_info.value.code == 2
+    assert "unknown row 'warp'" in error
+    assert "pingpong" in error
+
+
+def test_parse_rows_takes_names_and_numbers_in_table_order() -> None:
+    """Rows come back in table order, without repeats, whatever order they came in."""
+    rows = parse_rows("stop, 1,ASK,tell")
+
+    assert rows == ("tell", "ask", "stop")
+
+
+def test_plot_without_matplotlib_names_the_install_and_keeps_the_table(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """With matplotlib missing, --plot says how to install it and the table stays."""
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    chart = tmp_path / "chart.png"
+
+    status, _ = run_bench(tmp_path, "--rows", "ask", "--no-peers", "--plot", str(chart))
+
+    out = capsys.readouterr().out
+    assert status == 0
+    assert "pip install matplotlib" in out
+    assert "ask from a coroutine, median" in out
+    assert not chart.exists()
+
+
+def test_plot_writes_a_png_chart(tmp_path: Path) -> None:
+    """With matplotlib installed, --plot writes a PNG file."""
+    pytest.importorskip("matplotlib")
+    chart = tmp_path / "chart.png"
+
+    status, _ = run_bench(tmp_path, "--rows", "ask", "--no-peers", "--plot", str(chart))
+
+    assert status == 0
+    assert chart.read_bytes().startswith(PNG_MAGIC)
+
+
+def test_peer_that_is_not_installed_is_reported_not_run() -> None:
+    """A peer that cannot be imported is not run and says it is not installed."""
+    peer = run_peer("zactor_no_such_peer", ["tell"], quick=True, loop="auto", timeout=5)
+
+    assert not peer.available
+    assert peer.reason is not None
+    assert "not installed" in peer.reason
+    assert peer.outcomes == {}
+
+
+def test_table_shows_a_dash_and_a_footnote_for_a_peer_without_a_figure() -> None:
+    """A missing peer figure is a dash whose footnote gives the reason."""
+    spec = next(s for s in line_specs([10]) if s.key == "tell")
+    line = Line(spec, value=2e6, floor=8e6, n=10)
+    line.peers["alpha"] = PeerFigure(reason="no asyncio API")
+    line.peers["beta"] = PeerFigure(value=1e5, n=10)
+    report = Report(
+        mode="quick",
+        python="CPython 3.11",
+        cores=2,
+        loop="asyncio",
+        version="0",
+        floor=Floor(8e6, (8e6,), 100),
+        lines=[line],
+        peers=[
+            PeerRun("alpha", available=True, version="1", note="a peer"),
+            PeerRun("beta", available=True, version="2", note="another"),
+            PeerRun("gamma", available=False, reason="not installed"),
+        ],
+    )
+
+    table = render_table(report)
+
+    row = next(text for text in table.splitlines() if text.startswith("1 "))
+    assert row.split()[-6:] == ["SHORT", "-[1]", "100", "k", "msg/s", "-"]
+    assert "0.250" in row
+    assert "[1] alpha, tell, 1 sender -> 1 actor: no asyncio API" in table
+    assert "gamma: not run, not installed" in table
+
+
+def test_peer_that_does_not_start_in_time_is_ended_and_reported() -> None:
+    """A peer child that says nothing within the bound is ended, with a reason."""
+    pytest.importorskip("pykka")
+
+    peer = run_peer("pykka", ["tell"], quick=True, loop="auto", timeout=0.001)
+
+    assert not peer.available
+    assert peer.reason is not None
+    assert "did not start in time" in peer.reason
