@@ -6,12 +6,14 @@ These tests check what the bench reports, never how fast anything is.
 from __future__ import annotations
 
 import json
+import platform
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from zactor._cli.bench import QUICK
 from zactor._cli.bench_floor import Floor
 from zactor._cli.bench_peers import PeerRun, run_peer
 from zactor._cli.bench_report import Report, render_table
@@ -92,10 +94,10 @@ def test_quick_run_records_the_floor_and_the_machine(
     floor = document["floor"]
 
     assert floor["messages_per_second"] == max(floor["samples"])
-    assert len(floor["samples"]) == 3
+    assert len(floor["samples"]) == QUICK.floor_repeats
     assert floor["ns_per_message"] == pytest.approx(1e9 / floor["messages_per_second"])
     assert "deque.append" in floor["description"]
-    assert document["python"].endswith(".".join(map(str, sys.version_info[:3])))
+    assert document["python"].endswith(platform.python_version())
     assert document["cores"] >= 1
     assert document["loop"].split()[0] in ("asyncio", "uvloop")
 
@@ -231,7 +233,7 @@ def test_table_shows_a_dash_and_a_footnote_for_a_peer_without_a_figure() -> None
     row = next(text for text in table.splitlines() if text.startswith("1 "))
     assert row.split()[-6:] == ["SHORT", "-[1]", "100", "k", "msg/s", "-"]
     assert "0.250" in row
-    assert "[1] alpha, tell, 1 sender -> 1 actor: no asyncio API" in table
+    assert "[1] alpha, row 1: no asyncio API" in table
     assert "gamma: not run, not installed" in table
 
 
@@ -244,3 +246,16 @@ def test_peer_that_does_not_start_in_time_is_ended_and_reported() -> None:
     assert not peer.available
     assert peer.reason is not None
     assert "did not start in time" in peer.reason
+
+
+def test_profile_option_prints_where_the_time_goes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--profile prints a cProfile table of the row's workload after the table."""
+    status, _ = run_bench(tmp_path, "--rows", "ask", "--no-peers", "--profile")
+
+    out = capsys.readouterr().out
+    assert status == 0
+    assert "profile of ask:" in out
+    assert "tottime" in out
+    assert "ask_latencies" in out

@@ -19,8 +19,10 @@ from ._errors import (
     AskTimeout,
     InvalidNameError,
     InvalidStateError,
+    MailboxFull,
     NameTakenError,
     NotAnActorError,
+    StashOverflowError,
     SystemShutDownError,
     UnhandledMessageError,
     ZactorError,
@@ -35,7 +37,8 @@ from ._events import (
     EventStream,
     Subscription,
 )
-from ._messages import Terminated
+from ._mailbox import Bounded, MailboxSpec, Priority
+from ._messages import ReceiveTimeout, Terminated
 from ._ref import ActorRef
 from ._reply import Reply
 from ._supervision import (
@@ -53,6 +56,7 @@ from ._supervision import (
     SupervisorStrategy,
 )
 from ._system import ActorSystem, SystemStatistics
+from ._timers import Timers
 
 __version__ = "0.1.0"
 
@@ -75,6 +79,7 @@ __all__ = [
     "AskCycleError",
     "AskTimeout",
     "Backoff",
+    "Bounded",
     "Context",
     "DeadLetter",
     "Directive",
@@ -82,17 +87,23 @@ __all__ = [
     "EventStream",
     "InvalidNameError",
     "InvalidStateError",
+    "MailboxFull",
+    "MailboxSpec",
     "NameTakenError",
     "NotAnActorError",
     "OneForAll",
     "OneForOne",
+    "Priority",
+    "ReceiveTimeout",
     "Reply",
     "RestForOne",
+    "StashOverflowError",
     "Subscription",
     "SupervisorStrategy",
     "SystemShutDownError",
     "SystemStatistics",
     "Terminated",
+    "Timers",
     "UnhandledMessageError",
     "ZactorError",
     "__version__",

@@ -119,6 +119,9 @@ class Actor:
     supervisor_strategy: typing.ClassVar[SupervisorStrategy | None] = None
     """How this actor supervises its children; None uses the system's default."""
 
+    stash_capacity: typing.ClassVar[int | None] = 10_000
+    """The most messages ``context.stash()`` keeps; None for no limit."""
+
     _zactor_handlers: typing.ClassVar[dict[type, Callable[..., Any]]] = {}
     _zactor_async: typing.ClassVar[bool] = False
 

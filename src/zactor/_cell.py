@@ -28,13 +28,22 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from ._current import current_ref
-from ._errors import ActorDeadError, ActorInitError, SystemShutDownError
+from ._errors import (
+    ActorDeadError,
+    ActorInitError,
+    InvalidStateError,
+    StashOverflowError,
+    SystemShutDownError,
+)
 from ._events import ActorFailed, ActorRestarted, ActorStopped
+from ._mailbox import Mailbox, MailboxSpec
 from ._messages import (
     ChildTerminated,
     DeathNotice,
     Envelope,
     Failed,
+    ReceiveTimeout,
+    Refresh,
     Restart,
     Resume,
     Start,
@@ -46,6 +55,7 @@ from ._messages import (
 )
 from ._reply import Reply
 from ._supervision import RESUME, STOP, Directive, SupervisorStrategy
+from ._timers import Timer, Timers
 
 if TYPE_CHECKING:
     from ._actor import Actor
@@ -81,15 +91,19 @@ class Extras:
 
     __slots__ = (
         "backoff_handle",
+        "behaviours",
         "cause",
         "consecutive",
         "last_failure",
         "pending_restart",
+        "receive_timeout",
         "restart_phase",
         "restart_times",
         "restarts",
+        "stash",
         "stop_replies",
         "supervisor",
+        "timers",
         "unstarted",
         "watchers",
         "watching",
@@ -112,6 +126,10 @@ class Extras:
         # True while the current instance has not finished starting: it then
         # gets no on_stop or pre_restart, and cannot resume.
         self.unstarted = False
+        self.timers: Timers | None = None
+        self.behaviours: list[Callable[[Any], Any]] | None = None
+        self.stash: list[Envelope] | None = None
+        self.receive_timeout: Timer | None = None
 
 
 class Cell:
@@ -250,11 +268,12 @@ class Cell:
         name: str | None = None,
         dispatcher: str | None = None,
         supervisor: SupervisorStrategy | None = None,
+        mailbox: MailboxSpec | None = None,
         **kwargs: Any,
     ) -> ActorRef:
         """Create a child of this actor; see :meth:`ActorSystem.spawn`."""
         return self.system._spawn(
-            self, actor_class, args, kwargs, name, dispatcher, supervisor
+            self, actor_class, args, kwargs, name, dispatcher, supervisor, mailbox
         )
 
     def stop(self, ref: ActorRef | None = None) -> Reply[bool]:
@@ -306,6 +325,136 @@ class Cell:
         reply: Reply[Any] = envelope[2]
         return reply
 
+    @property
+    def timers(self) -> Timers:
+        """This actor's timers: ``once``, ``every``, ``cancel``; see :class:`Timers`."""
+        extra = self.extras()
+        if extra.timers is None:
+            extra.timers = Timers(self)
+        return extra.timers
+
+    def become(self, behaviour: Callable[[Any], Any], *, replace: bool = False) -> None:
+        """Handle the next messages with ``behaviour(message)`` instead of receive.
+
+        Behaviours form a stack: :meth:`unbecome` goes back to the one before;
+        ``replace=True`` swaps the top instead of pushing. The change applies
+        from the next message on, and a restart goes back to the class's receive.
+
+        Raises:
+            TypeError: the actor class declares ``__slots__`` without
+                ``__dict__``, so its instances cannot take a behaviour.
+        """
+        if not callable(behaviour):
+            raise TypeError(
+                f"become needs a callable taking the message, got {behaviour!r}"
+            )
+        extra = self.extras()
+        stack = extra.behaviours
+        if stack is None:
+            stack = extra.behaviours = []
+        if replace and stack:
+            stack[-1] = behaviour
+        else:
+            stack.append(behaviour)
+        self._apply_receive()
+
+    def unbecome(self) -> None:
+        """Go back to the behaviour before the last :meth:`become`."""
+        extra = self.extra
+        if extra is not None and extra.behaviours:
+            extra.behaviours.pop()
+            self._apply_receive()
+
+    def stash(self) -> None:
+        """Put the current message aside until :meth:`unstash_all`.
+
+        A stashed ask keeps its reply: the handler that later takes the message
+        answers it. Stashed messages survive a restart (they go back to the
+        mailbox) and become dead letters when the actor stops.
+
+        Raises:
+            StashOverflowError: more than the class's ``stash_capacity``.
+        """
+        envelope = self.envelope
+        if envelope is None:
+            raise InvalidStateError("stash() is for use inside a handler")
+        extra = self.extras()
+        stash = extra.stash
+        if stash is None:
+            stash = extra.stash = []
+        capacity = self.actor_class.stash_capacity
+        if capacity is not None and len(stash) >= capacity:
+            raise StashOverflowError(
+                f"{self.path} cannot stash {type(envelope[0]).__name__}: its stash "
+                f"already holds {capacity} messages (stash_capacity); unstash first"
+            )
+        stash.append(envelope)
+        self.envelope = (envelope[0], envelope[1], None)
+
+    def unstash_all(self) -> int:
+        """Put every stashed message back in front of the mailbox, in order.
+
+        Returns how many were unstashed.
+        """
+        extra = self.extra
+        stash = None if extra is None else extra.stash
+        if not stash:
+            return 0
+        assert extra is not None
+        extra.stash = None
+        mailbox = self.mailbox
+        if mailbox is None:
+            mailbox = self.open_mailbox()
+        if isinstance(mailbox, Mailbox):
+            mailbox.prepend(stash)
+        else:
+            mailbox.extendleft(reversed(stash))
+        if not self.scheduled:
+            self.scheduled = True
+            self.dispatcher.schedule(self)
+        return len(stash)
+
+    def set_receive_timeout(self, seconds: float | None, message: Any = None) -> None:
+        """Send ``message`` (a :class:`ReceiveTimeout` by default) after silence.
+
+        The message comes when the actor has handled nothing for ``seconds``, and
+        again after each further ``seconds`` of silence. None turns it off.
+        """
+        extra = self.extras()
+        if extra.receive_timeout is not None:
+            self.timers.cancel(_RECEIVE_TIMEOUT)
+            extra.receive_timeout = None
+        if seconds is not None:
+            notice = ReceiveTimeout() if message is None else message
+            timer = self.timers._start_idle(_RECEIVE_TIMEOUT, notice, seconds)
+            extra.receive_timeout = timer
+        self._apply_receive()
+
+    def _apply_receive(self) -> None:
+        """Point the instance's ``receive`` at the behaviour and timeout in force."""
+        actor = self.actor
+        if actor is None:
+            return
+        extra = self.extras()
+        top: Callable[[Any], Any] | None = (
+            extra.behaviours[-1] if extra.behaviours else None
+        )
+        timer = extra.receive_timeout
+        if timer is not None:
+            inner = top if top is not None else type(actor).receive.__get__(actor)
+            top = _idle_tracking(inner, timer, self.system._timer_service().now)
+        try:
+            if top is None:
+                actor.__dict__.pop("receive", None)
+            else:
+                actor.receive = top  # type: ignore[method-assign,assignment]
+        except AttributeError:
+            raise TypeError(
+                f"{self.actor_class.__name__} declares __slots__ without __dict__, so "
+                "become() and receive timeouts cannot apply; add '__dict__' to them"
+            ) from None
+        self.post_system(Refresh())
+
     # -- system messages --------------------------------------------------------
 
     def post_system(self, message: SystemMessage) -> None:
@@ -355,6 +504,7 @@ class Cell:
                         self.state = RUNNING
                 elif kind is Start:
                     self._run_start()
+                # Refresh only ends the turn, so the next message sees a new receive.
 
     def _after_death(self, message: SystemMessage) -> None:
         kind = type(message)
@@ -394,7 +544,7 @@ class Cell:
         self, error: Exception, message: object, reply: Reply[Any] | None
     ) -> None:
         """A handler raised: tell the asker or log it, then ask the supervisor."""
-        if reply is not None:
+        if reply is not None and not reply.is_tick:
             reply._fail(error)
         else:
             log.error(
@@ -551,6 +701,7 @@ class Cell:
 
         self.state = RESTARTING
         extra.pending_restart = order
+        self._reset_instance_state(extra)
         actor = self.actor
         if actor is not None and not extra.unstarted:
             self.run_hook(
@@ -559,6 +710,15 @@ class Cell:
             )
         else:
             self._restart_children(None)
+
+    def _reset_instance_state(self, extra: Extras) -> None:
+        """Before a restart: timers off, stash back in the mailbox, behaviour reset."""
+        if extra.timers is not None:
+            extra.timers.cancel_all()
+        extra.receive_timeout = None
+        extra.behaviours = None
+        if extra.stash:
+            self.unstash_all()
 
     def _restart_children(self, error: BaseException | None) -> None:
         if error is not None:
@@ -672,9 +832,12 @@ class Cell:
 
         self.state = STOPPING
         extra = self.extra
-        if extra is not None and extra.backoff_handle is not None:
-            extra.backoff_handle.cancel()
-            extra.backoff_handle = None
+        if extra is not None:
+            if extra.backoff_handle is not None:
+                extra.backoff_handle.cancel()
+                extra.backoff_handle = None
+            if extra.timers is not None:
+                extra.timers.cancel_all()
         if reply is not None:
             self._add_stop_reply(reply, True)
 
@@ -731,9 +894,16 @@ class Cell:
             current[2]._fail(self.dead_error())  # its handler was cut short
         leftover = self.mailbox
         self.mailbox = ClosedMailbox(self)
+        extra = self.extra
+        if extra is not None and extra.stash:
+            stashed, extra.stash = extra.stash, None
+            for envelope in stashed:
+                self.mailbox.append(envelope)
         if leftover:
             for envelope in leftover:
                 self.mailbox.append(envelope)
+            if isinstance(leftover, Mailbox):
+                leftover.release_all()
         self.sysq = None
         self.envelope = None
 
@@ -747,12 +917,13 @@ class Cell:
         self.system._actor_terminated(self)
         if ActorStopped in self.system.events.active:
             self.system.events.publish(ActorStopped(self.ref))
-        extra = self.extra
         if extra is not None:
             self._release(extra)
         self.actor = None
 
     def _release(self, extra: Extras) -> None:
+        if extra.timers is not None:
+            extra.timers.cancel_all()
         if extra.backoff_handle is not None:
             extra.backoff_handle.cancel()
             extra.backoff_handle = None
@@ -833,6 +1004,23 @@ class Cell:
             then(None)
             return
         self.dispatcher.run_coroutine(self, outcome, then)
+
+
+_RECEIVE_TIMEOUT = object()
+
+
+def _idle_tracking(
+    receive: Callable[[Any], Any], timer: Timer, now: Callable[[], float]
+) -> Callable[[Any], Any]:
+    """Wrap ``receive`` so that each message handled restarts the silence clock."""
+    notice = timer.message
+
+    def tracking(message: Any) -> Any:
+        if message is not notice:
+            timer.idle_since = now()
+        return receive(message)
+
+    return tracking
 
 
 def _decide(strategy: SupervisorStrategy, error: BaseException, path: str) -> Directive:

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from ._cell import RUNNING, TERMINATED
 from ._current import current_ref
 from ._errors import SystemShutDownError
+from ._mailbox import Mailbox
 from ._messages import Envelope, SystemMessage
 
 if TYPE_CHECKING:
@@ -65,6 +66,10 @@ class Dispatcher(Protocol):
 
     def take_system(self, cell: Cell) -> list[SystemMessage]:
         """Detach and return the cell's queued system messages."""
+        ...
+
+    def notify(self, cell: Cell) -> None:
+        """A message was put straight into the cell's Mailbox: make sure it runs."""
         ...
 
     def run_coroutine(
@@ -133,8 +138,28 @@ class LoopDispatcher:
         if cell.system.terminated:
             _refuse(cell, envelope)
             return
+        mailbox = cell.mailbox
+        if type(mailbox) is Mailbox:
+            # The overflow policy applies here, on the sender's thread, so that a
+            # full mailbox never makes the inbox grow.
+            mailbox.append(envelope)
+            self.notify(cell)
+            return
         self.inbox.append((cell, envelope, None))
         self._wake()
+
+    def notify(self, cell: Cell) -> None:
+        """A message was put straight into the cell's Mailbox: make sure it runs."""
+        if self.thread_id == _get_ident():
+            if not cell.scheduled:
+                cell.scheduled = True
+                self.schedule(cell)
+            return
+        mailbox = cell.mailbox
+        if not mailbox.wake_pending:
+            mailbox.wake_pending = True
+            self.inbox.append((cell, None, None))
+            self._wake()
 
     def post_system(self, cell: Cell, message: SystemMessage) -> None:
         """Deliver a system message from any thread."""
@@ -171,8 +196,15 @@ class LoopDispatcher:
         while inbox:
             cell, envelope, message = popleft()
             if envelope is None:
-                assert message is not None
-                cell.enqueue_system(message)
+                if message is not None:
+                    cell.enqueue_system(message)
+                    continue
+                mailbox = cell.mailbox
+                if type(mailbox) is Mailbox:
+                    mailbox.wake_pending = False
+                if mailbox and not cell.scheduled:
+                    cell.scheduled = True
+                    self.ready.append(cell)
                 continue
             mailbox = cell.mailbox
             if mailbox is None:
@@ -292,7 +324,8 @@ class LoopDispatcher:
             self.armed = False
 
     def _expired(self, cell: Cell, envelope: Envelope) -> None:
-        cell.system._dead_letter(envelope[0], envelope[1], cell.ref, "ask expired")
+        if not envelope[2].is_tick:  # a cancelled timer's tick is just dropped
+            cell.system._dead_letter(envelope[0], envelope[1], cell.ref, "ask expired")
 
     # -- async work -------------------------------------------------------------
 
@@ -435,6 +468,13 @@ class ThreadDispatcher:
                 cell.scheduled = True
                 self.schedule(cell)
 
+    def notify(self, cell: Cell) -> None:
+        """A message was put straight into the cell's Mailbox: make sure it runs."""
+        with self.lock:
+            if not cell.scheduled:
+                cell.scheduled = True
+                self.schedule(cell)
+
     def post_system(self, cell: Cell, message: SystemMessage) -> None:
         """Deliver a system message from any thread."""
         with self.lock:
@@ -474,7 +514,10 @@ class ThreadDispatcher:
             envelope = mailbox.popleft()
             message, _, reply = envelope
             if reply is not None and reply._state:
-                cell.system._dead_letter(message, envelope[1], cell.ref, "ask expired")
+                if not reply.is_tick:
+                    cell.system._dead_letter(
+                        message, envelope[1], cell.ref, "ask expired"
+                    )
                 continue
             cell.envelope = envelope
             try:

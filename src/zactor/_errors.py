@@ -9,6 +9,8 @@ clauses keep working::
     │   └── ActorInitError          the actor failed to start; ``__cause__`` is why
     ├── AskTimeout (TimeoutError)   no answer within the ask's timeout
     ├── AskCycleError               an ask that could never be answered (asks itself)
+    ├── MailboxFull                 a bounded mailbox refused a message
+    ├── StashOverflowError          more messages stashed than the stash holds
     ├── InvalidStateError           a reply completed twice, or awaited on its own loop
     ├── InvalidNameError (ValueError)
     ├── NameTakenError (ValueError)
@@ -61,3 +63,11 @@ class SystemShutDownError(ZactorError):
 
 class UnhandledMessageError(ZactorError, TypeError):
     """An ask carried a message that no handler of the actor accepts."""
+
+
+class MailboxFull(ZactorError):
+    """A bounded mailbox was full and its overflow policy refused the message."""
+
+
+class StashOverflowError(ZactorError):
+    """An actor stashed more messages than its stash capacity allows."""

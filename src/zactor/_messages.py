@@ -70,6 +70,12 @@ class Restart(SystemMessage):
         self.delayed = delayed
 
 
+class Refresh(SystemMessage):
+    """End the current turn so that the next message sees a changed behaviour."""
+
+    __slots__ = ()
+
+
 class Resume(SystemMessage):
     """Go on with the next message after a failure was escalated and resumed."""
 
@@ -112,6 +118,11 @@ class DeathNotice(SystemMessage):
     def __init__(self, cell: Cell, cause: BaseException | None) -> None:
         self.cell = cell
         self.cause = cause
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiveTimeout:
+    """The message an actor gets after the silence set by ``set_receive_timeout``."""
 
 
 @dataclass(frozen=True, slots=True)

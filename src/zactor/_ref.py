@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
+import time
 from typing import TYPE_CHECKING, Any
 
 from ._cell import RUNNING, TERMINATED
 from ._current import current_ref
-from ._errors import AskCycleError
+from ._errors import AskCycleError, InvalidStateError, MailboxFull
+from ._mailbox import Mailbox
 from ._messages import Stop
 from ._reply import _DONE, Reply, completed
 
@@ -83,6 +86,80 @@ class ActorRef:
                 dispatcher.schedule(cell)
         else:
             dispatcher.post(cell, (message, sender, None))
+
+    async def send(self, message: Any, timeout: float | None = None) -> None:
+        """Tell ``message``, waiting for room in a full backpressure mailbox.
+
+        For every other mailbox this is :meth:`tell`. With
+        ``Bounded(..., overflow="backpressure")`` a full mailbox makes the caller
+        wait, up to ``timeout`` seconds, until the actor has taken a message:
+        the sender slows down to the consumer's pace and memory stays bounded.
+
+        Raises:
+            MailboxFull: still no room after ``timeout`` seconds.
+        """
+        cell = self._cell
+        mailbox = cell.mailbox
+        if type(mailbox) is not Mailbox or mailbox.overflow != "backpressure":
+            self.tell(message)
+            return
+
+        envelope = (message, _current(), None)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        loop = asyncio.get_running_loop()
+        while not mailbox.try_append(envelope):
+            waiter = loop.create_future()
+            if not mailbox.add_waiter(waiter):
+                continue
+            try:
+                async with asyncio.timeout_at(
+                    None
+                    if deadline is None
+                    else loop.time() + deadline - time.monotonic()
+                ):
+                    await waiter
+            except TimeoutError:
+                mailbox.remove_waiter(waiter)
+                raise _full(cell, message, timeout) from None
+            except BaseException:
+                mailbox.remove_waiter(waiter)
+                raise
+            mailbox = cell.mailbox
+            if type(mailbox) is not Mailbox:  # terminated meanwhile
+                self.tell(message)
+                return
+        cell.dispatcher.notify(cell)
+
+    def send_blocking(self, message: Any, timeout: float | None = None) -> None:
+        """Like :meth:`send`, blocking the calling thread (not the actors' loop)."""
+        cell = self._cell
+        mailbox = cell.mailbox
+        if type(mailbox) is not Mailbox or mailbox.overflow != "backpressure":
+            self.tell(message)
+            return
+        if cell.dispatcher.thread_id == _get_ident():
+            raise InvalidStateError(
+                f"send_blocking to {cell.path} would block the event loop that "
+                "drains the mailbox; use 'await ref.send(...)' there"
+            )
+
+        envelope = (message, _current(), None)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not mailbox.try_append(envelope):
+            waiter = threading.Lock()
+            waiter.acquire()
+            if not mailbox.add_waiter(waiter):
+                continue
+            remaining = None if deadline is None else deadline - time.monotonic()
+            wait = -1.0 if remaining is None else max(remaining, 0.0)
+            if not waiter.acquire(timeout=wait):
+                mailbox.remove_waiter(waiter)
+                raise _full(cell, message, timeout)
+            mailbox = cell.mailbox
+            if type(mailbox) is not Mailbox:
+                self.tell(message)
+                return
+        cell.dispatcher.notify(cell)
 
     def ask(self, message: Any, timeout: float | None = None) -> Reply[Any]:
         """Send ``message`` and return the :class:`Reply` its handler answers.
@@ -197,6 +274,13 @@ class ActorRef:
         )
         cell.post_system(Stop(reply))
         return reply
+
+
+def _full(cell: Cell, message: Any, timeout: float | None) -> MailboxFull:
+    return MailboxFull(
+        f"the mailbox of {cell.path} had no room for {type(message).__name__} "
+        f"within {timeout} s"
+    )
 
 
 class AskReply(Reply[Any]):

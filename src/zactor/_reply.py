@@ -42,6 +42,9 @@ class Reply(Generic[T]):
     to a handler by :meth:`Context.defer_reply` so that it can answer later.
     """
 
+    # True for the replies of timer ticks, which no caller waits on.
+    is_tick = False
+
     __slots__ = (
         "_about",
         "_listeners",

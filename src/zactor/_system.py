@@ -24,11 +24,13 @@ from ._errors import (
     SystemShutDownError,
 )
 from ._events import ActorStarted, DeadLetter, DeadLetterLog, EventStream
+from ._mailbox import MailboxSpec
 from ._messages import Stop, Terminated, Watch
 from ._names import check_name, generated_name
 from ._ref import ActorRef
 from ._reply import Reply
 from ._supervision import DEFAULT_STRATEGY, SupervisorStrategy
+from ._timers import TimerService
 
 log = logging.getLogger(__name__)
 
@@ -144,6 +146,7 @@ class ActorSystem:
         self._stopping = False
         self._shutdown_done: asyncio.Future[None] | None = None
         self._background: set[asyncio.Task[None]] = set()
+        self._timers: TimerService | None = None
 
     def __repr__(self) -> str:
         state = "terminated" if self.terminated else "running"
@@ -275,14 +278,15 @@ class ActorSystem:
         name: str | None = None,
         dispatcher: DispatcherName | None = None,
         supervisor: SupervisorStrategy | None = None,
+        mailbox: MailboxSpec | None = None,
         **kwargs: Any,
     ) -> ActorRef:
         """Create an actor under ``/user`` and return its ref.
 
         ``args`` and ``kwargs`` go to the actor's constructor, which runs before
         spawn returns: if it raises, spawn raises the same exception and no actor
-        exists. The keyword names ``name``, ``dispatcher`` and ``supervisor``
-        belong to spawn.
+        exists. The keyword names ``name``, ``dispatcher``, ``supervisor`` and
+        ``mailbox`` belong to spawn.
 
         Args:
             actor_class: a subclass of :class:`Actor`.
@@ -291,6 +295,8 @@ class ActorSystem:
                 pool, for handlers that block).
             supervisor: the strategy for this actor's own failures, instead of
                 its parent's.
+            mailbox: a :class:`Bounded` or :class:`Priority` mailbox; unbounded
+                FIFO if omitted.
 
         Raises:
             NotAnActorError: ``actor_class`` is not an Actor subclass.
@@ -304,7 +310,7 @@ class ActorSystem:
                 "'with' or start() before spawning"
             )
         return self._spawn(
-            self._user, actor_class, args, kwargs, name, dispatcher, supervisor
+            self._user, actor_class, args, kwargs, name, dispatcher, supervisor, mailbox
         )
 
     def _spawn(
@@ -316,6 +322,7 @@ class ActorSystem:
         name: str | None,
         dispatcher: str | None,
         supervisor: SupervisorStrategy | None = None,
+        mailbox: MailboxSpec | None = None,
     ) -> ActorRef:
         if not (isinstance(actor_class, type) and issubclass(actor_class, Actor)):
             raise NotAnActorError(
@@ -329,6 +336,11 @@ class ActorSystem:
                 f"supervisor must be a SupervisorStrategy such as OneForOne(), "
                 f"got {supervisor!r}"
             )
+        if mailbox is not None and not isinstance(mailbox, MailboxSpec):
+            raise TypeError(
+                f"mailbox must be a mailbox kind such as Bounded(100) or "
+                f"Priority(key=...), got {mailbox!r}"
+            )
         if self.terminated or self._dispatcher is None:
             raise SystemShutDownError(
                 f"actor system {self.name!r} has shut down; cannot spawn "
@@ -339,7 +351,7 @@ class ActorSystem:
         loop_dispatcher = self._dispatcher
         if loop_dispatcher.thread_id == _get_ident():
             return self._spawn_here(
-                parent, actor_class, args, kwargs, name, target, supervisor
+                parent, actor_class, args, kwargs, name, target, supervisor, mailbox
             )
 
         reply: Reply[ActorRef] = Reply(None, f"spawn of {actor_class.__name__}")
@@ -348,7 +360,14 @@ class ActorSystem:
             try:
                 reply.set_result(
                     self._spawn_here(
-                        parent, actor_class, args, kwargs, name, target, supervisor
+                        parent,
+                        actor_class,
+                        args,
+                        kwargs,
+                        name,
+                        target,
+                        supervisor,
+                        mailbox,
                     )
                 )
             except BaseException as error:
@@ -393,6 +412,7 @@ class ActorSystem:
         name: str | None,
         dispatcher: LoopDispatcher | ThreadDispatcher,
         supervisor: SupervisorStrategy | None,
+        mailbox: MailboxSpec | None,
     ) -> ActorRef:
         if parent.state >= STOPPING or (self._stopping and parent is self._user):
             raise ActorDeadError(
@@ -415,6 +435,8 @@ class ActorSystem:
         cell = Cell(self, dispatcher, parent, name, actor_class, args, kwargs or None)
         if supervisor is not None:
             cell.extras().supervisor = supervisor
+        if mailbox is not None:
+            cell.mailbox = mailbox.create(cell)
         actor = actor_class.__new__(actor_class)
         actor._zactor_context = cell
         token = current_ref.set(cell.ref)
@@ -475,6 +497,15 @@ class ActorSystem:
         task = self.loop.create_task(self.ashutdown())
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+
+    def _timer_service(self) -> TimerService:
+        """The heap of every timer of this system, created on first use."""
+        service = self._timers
+        if service is None:
+            service = self._timers = TimerService(self.loop)
+            assert self._dispatcher is not None
+            service.thread_id = self._dispatcher.thread_id
+        return service
 
     def _call_later(
         self, delay: float, callback: Callable[..., None], *args: Any
@@ -604,6 +635,8 @@ class ActorSystem:
         if self._shutdown_done is None:
             self._shutdown_done = loop.create_future()
             self._stopping = True
+            if self._timers is not None:
+                self._timers.cancel_all()
             deadline = time.monotonic() + timeout
             assert self._user is not None
             assert self._system_guardian is not None

@@ -15,18 +15,20 @@ that the suite stays fast; every figure records how much work it is based on.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import importlib
 import importlib.util
 import json
 import queue
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any, Protocol, get_args
 
@@ -477,6 +479,178 @@ class ThespianPeer:
         return Outcome({"spawn": seconds / actors * 1e6}, actors)
 
 
+class _XoscarCounter:
+    def __init__(self, left: int) -> None:
+        super().__init__()
+        self.left = left
+        self.end = 0.0
+
+    def count(self, message: Any) -> None:
+        self.left -= 1
+        if not self.left:
+            self.end = time.perf_counter()
+
+    def finished(self) -> float:
+        return self.end
+
+
+class _XoscarEcho:
+    async def pong(self, sender: Any, message: Any) -> None:
+        await sender.ping.tell(message)
+
+
+class _XoscarPinger:
+    ref: Callable[[], Any]
+
+    def __init__(self, peer: Any, left: int) -> None:
+        super().__init__()
+        self.peer = peer
+        self.left = left
+        self.end = 0.0
+
+    async def ping(self, message: Any) -> None:
+        if self.left:
+            self.left -= 1
+            await self.peer.pong.tell(self.ref(), message)
+        else:
+            self.end = time.perf_counter()
+
+    def finished(self) -> float:
+        return self.end
+
+
+class _XoscarAnswer:
+    def answer(self, message: Any) -> Any:
+        return message
+
+
+class XoscarPeer:
+    """xoscar actors in one actor pool of this process, on a loopback address."""
+
+    note = (
+        "one actor pool in this process (create_actor_pool on 127.0.0.1, "
+        "n_process=0); every call is a coroutine, so it has no thread API"
+    )
+
+    def __init__(self, loop: LoopName) -> None:
+        xo = importlib.import_module("xoscar")
+        self.xo = xo
+        self.version = _distribution_version("xoscar")
+        self.factory, _ = loop_factory(loop)
+        self.Counter = _on(xo.Actor, _XoscarCounter)
+        self.Echo = _on(xo.Actor, _XoscarEcho)
+        self.Pinger = _on(xo.Actor, _XoscarPinger)
+        self.Answer = _on(xo.Actor, _XoscarAnswer)
+
+    def cleanup(self) -> None:
+        """Nothing to do: each workload closes its own pool."""
+
+    def _in_pool(self, work: Callable[[str], Coroutine[Any, Any, Outcome]]) -> Outcome:
+        async def pooled() -> Outcome:
+            pool = await self.xo.create_actor_pool(f"127.0.0.1:{_free_port()}", 0)
+            async with pool:
+                return await asyncio.wait_for(work(pool.external_address), PATIENCE)
+
+        return run_async(self.factory, pooled())
+
+    async def _finished(self, refs: Sequence[Any]) -> float:
+        # Why poll: the actors sit behind the pool's channel, and a stamp read by a
+        # call is the one signal that does not depend on how xoscar passes objects.
+        ends = [0.0]
+        for ref in refs:
+            while not (end := await ref.finished()):  # noqa: ASYNC110
+                await asyncio.sleep(0.001)
+            ends.append(end)
+        return max(ends)
+
+    def tell(self, messages: int) -> Outcome:
+        """``await ref.count.tell(m)`` to one actor, until the last is handled."""
+
+        async def work(address: str) -> Outcome:
+            ref = await self.xo.create_actor(self.Counter, messages, address=address)
+            tell = ref.count.tell
+            start = time.perf_counter()
+            for message in range(messages):
+                await tell(message)
+            end = await self._finished([ref])
+            return Outcome({"tell": messages / (end - start)}, messages)
+
+        return self._in_pool(work)
+
+    def fanout(self, messages: int, actors: int) -> Outcome:
+        """``await ref.count.tell(m)`` round-robin over ``actors`` actors."""
+        rounds = max(1, messages // actors)
+
+        async def work(address: str) -> Outcome:
+            create = self.xo.create_actor
+            refs = [await create(self.Counter, rounds, address=address)]
+            refs += [await create(self.Counter, rounds, address=address)
+                     for _ in range(actors - 1)]  # fmt: skip
+            tells = [ref.count.tell for ref in refs]
+            start = time.perf_counter()
+            for round_ in range(rounds):
+                for tell in tells:
+                    await tell(round_)
+            end = await self._finished(refs)
+            return Outcome({"fanout": rounds * actors / (end - start)}, rounds * actors)
+
+        return self._in_pool(work)
+
+    def pingpong(self, round_trips: int) -> Outcome:
+        """An actor tells another its own ref, which tells it back."""
+
+        async def work(address: str) -> Outcome:
+            echo = await self.xo.create_actor(self.Echo, address=address)
+            pinger = await self.xo.create_actor(
+                self.Pinger, echo, round_trips, address=address
+            )
+            start = time.perf_counter()
+            await pinger.ping.tell(None)
+            end = await self._finished([pinger])
+            return Outcome({"pingpong": round_trips / (end - start)}, round_trips)
+
+        return self._in_pool(work)
+
+    def ask(self, asks: int) -> Outcome:
+        """``await ref.answer(m)`` from a coroutine."""
+
+        async def work(address: str) -> Outcome:
+            answer = (await self.xo.create_actor(self.Answer, address=address)).answer
+            clock = time.perf_counter_ns
+            samples = []
+            for index in range(asks):
+                begin = clock()
+                await answer(index)
+                samples.append(clock() - begin)
+            return _ask_figures(samples, "ask-median", "ask-p99")
+
+        return self._in_pool(work)
+
+    def ask_thread(self, asks: int) -> Outcome:
+        """Not available: every xoscar call is a coroutine."""
+        raise Unsupported("no blocking API: every call is a coroutine")
+
+    def spawn(self, actors: int) -> Outcome:
+        """``await xo.create_actor(...)``."""
+
+        async def work(address: str) -> Outcome:
+            create = self.xo.create_actor
+            begin = time.perf_counter()
+            for _ in range(actors):
+                await create(self.Answer, address=address)
+            seconds = time.perf_counter() - begin
+            return Outcome({"spawn": seconds / actors * 1e6}, actors)
+
+        return self._in_pool(work)
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
 class RayPeer:
     """Ray actors on a local ``ray.init``: one worker process per actor."""
 
@@ -528,7 +702,7 @@ class RayPeer:
 
     def pingpong(self, round_trips: int) -> Outcome:
         """Not run: an actor calling back into its caller needs async actors."""
-        raise Unsupported("not written for ray's remote-call model")
+        raise Unsupported("needs async ray actors calling each other; not measured")
 
     def ask(self, asks: int) -> Outcome:
         """``await actor.ask.remote(m)`` from a coroutine."""
@@ -575,6 +749,7 @@ class RayPeer:
 PEER_CLASSES: dict[str, Callable[[LoopName], Peer]] = {
     "pykka": PykkaPeer,
     "thespian": ThespianPeer,
+    "xoscar": XoscarPeer,
     "ray": RayPeer,
 }
 
@@ -585,6 +760,8 @@ SIZES = {
               Sizes(5_000, 2_000, 100, 2_000, 500, 100)),
     "thespian": (Sizes(100_000, 100_000, 1_000, 50_000, 20_000, 5_000),
                  Sizes(10_000, 10_000, 1_000, 5_000, 2_000, 1_000)),
+    "xoscar": (Sizes(20_000, 20_000, 1_000, 5_000, 5_000, 1_000),
+               Sizes(2_000, 2_000, 100, 500, 500, 100)),
     "ray": (Sizes(5_000, 0, 0, 0, 500, 8), Sizes(500, 0, 0, 0, 50, 2)),
 }  # fmt: skip
 

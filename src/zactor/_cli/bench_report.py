@@ -97,7 +97,7 @@ def _peer_cell(line: Line, peer: PeerRun, notes: _Footnotes) -> str:
     if found is None:
         return ""
     if found.value is None:
-        return "-" + notes.mark(f"{peer.name}, {line.spec.label}: {found.reason}")
+        return "-" + notes.mark(f"{peer.name}, row {line.spec.number}: {found.reason}")
     return figure(found.value, line.spec.unit)
 
 
