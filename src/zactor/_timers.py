@@ -112,6 +112,9 @@ class TimerService:
         self.armed_for = math.inf
         self.fired = 0
         self.thread_id = 0
+        # With a virtual clock nothing is armed on the loop: time moves only when
+        # the owner of the clock calls fire_due.
+        self.manual = clock is not None
 
     def now(self) -> float:
         """The service's clock, in seconds."""
@@ -129,6 +132,8 @@ class TimerService:
                 self.loop.call_soon_threadsafe(self._arm)
 
     def _arm(self) -> None:
+        if self.manual:
+            return
         with self.lock:
             while self.heap and self.heap[0][2].cancelled:
                 heapq.heappop(self.heap)
