@@ -41,6 +41,7 @@ EXPORTED = [
     "MailboxSpec",
     "NameTakenError",
     "NotAnActorError",
+    "PipeFailure",
     "OneForAll",
     "OneForOne",
     "Priority",

@@ -38,7 +38,7 @@ from ._events import (
     Subscription,
 )
 from ._mailbox import Bounded, MailboxSpec, Priority
-from ._messages import ReceiveTimeout, Terminated
+from ._messages import PipeFailure, ReceiveTimeout, Terminated
 from ._ref import ActorRef
 from ._reply import Reply
 from ._supervision import (
@@ -93,6 +93,7 @@ __all__ = [
     "NotAnActorError",
     "OneForAll",
     "OneForOne",
+    "PipeFailure",
     "Priority",
     "ReceiveTimeout",
     "Reply",

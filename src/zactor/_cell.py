@@ -24,7 +24,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from ._current import current_ref
@@ -42,6 +42,7 @@ from ._messages import (
     DeathNotice,
     Envelope,
     Failed,
+    PipeFailure,
     ReceiveTimeout,
     Refresh,
     Restart,
@@ -324,6 +325,36 @@ class Cell:
         self.envelope = (envelope[0], envelope[1], None)
         reply: Reply[Any] = envelope[2]
         return reply
+
+    def pipe(
+        self, awaitable: Awaitable[Any], to: ActorRef | None = None
+    ) -> asyncio.Future[Any]:
+        """Tell the outcome of ``awaitable`` to ``to`` (this actor by default).
+
+        The awaitable runs on the system's loop, outside the handler, so the
+        actor goes on with its next messages meanwhile. Its result is told as
+        is; an exception is told as :class:`PipeFailure`. Returns the task.
+        """
+        target = self.ref if to is None else to
+        sender = self.ref
+        loop = self.system.loop
+
+        async def forward() -> Any:
+            try:
+                result = await awaitable
+            except Exception as error:
+                target.tell(PipeFailure(error), sender)
+                return None
+            target.tell(result, sender)
+            return result
+
+        if self.dispatcher.thread_id == _get_ident():
+            task = loop.create_task(forward())
+            self.system._keep(task)
+            return task
+        return asyncio.wrap_future(
+            asyncio.run_coroutine_threadsafe(forward(), loop), loop=loop
+        )
 
     @property
     def timers(self) -> Timers:

@@ -121,6 +121,13 @@ class DeathNotice(SystemMessage):
 
 
 @dataclass(frozen=True, slots=True)
+class PipeFailure:
+    """What ``context.pipe`` tells when the awaitable raised ``error``."""
+
+    error: BaseException
+
+
+@dataclass(frozen=True, slots=True)
 class ReceiveTimeout:
     """The message an actor gets after the silence set by ``set_receive_timeout``."""
 

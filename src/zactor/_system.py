@@ -145,7 +145,7 @@ class ActorSystem:
         self._restarts = 0
         self._stopping = False
         self._shutdown_done: asyncio.Future[None] | None = None
-        self._background: set[asyncio.Task[None]] = set()
+        self._background: set[asyncio.Task[Any]] = set()
         self._timers: TimerService | None = None
 
     def __repr__(self) -> str:
@@ -494,7 +494,10 @@ class ActorSystem:
         child.post_system(Stop(None))
 
     def _shutdown_in_background(self) -> None:
-        task = self.loop.create_task(self.ashutdown())
+        self._keep(self.loop.create_task(self.ashutdown()))
+
+    def _keep(self, task: asyncio.Task[Any]) -> None:
+        """Hold a reference to a background task until it ends."""
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 

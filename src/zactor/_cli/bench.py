@@ -135,7 +135,7 @@ MAX_RESIZES = 4
 
 
 @dataclass
-class Session:
+class BenchRun:
     """What the rows of one run share."""
 
     scale: Scale
@@ -227,11 +227,11 @@ def run(args: argparse.Namespace) -> int:
     floor = measure_floor(scale.floor_messages, scale.floor_repeats)
     specs = [s for s in line_specs(scale.actor_counts) if s.row in rows]
     lines = {spec.key: Line(spec) for spec in specs}
-    session = Session(scale, args.loop, factory, floor, lines)
+    bench = BenchRun(scale, args.loop, factory, floor, lines)
 
     for row in rows:
-        _run_row(session, row)
-    peers = [] if args.no_peers else _run_peers(session, rows)
+        _run_row(bench, row)
+    peers = [] if args.no_peers else _run_peers(bench, rows)
 
     report = Report(
         mode=scale.name,
@@ -242,13 +242,13 @@ def run(args: argparse.Namespace) -> int:
         floor=floor,
         lines=list(lines.values()),
         peers=peers,
-        notes=_notes(session, rows, any(peer.available for peer in peers)),
+        notes=_notes(bench, rows, any(peer.available for peer in peers)),
         elapsed=time.perf_counter() - began,
     )
     print(render_table(report))
     _write_outputs(report, args)
     if args.profile:
-        _profile_rows(session, rows)
+        _profile_rows(bench, rows)
     return 1 if any(line.error for line in lines.values()) else 0
 
 
@@ -275,17 +275,17 @@ def _write_outputs(report: Report, args: argparse.Namespace) -> None:
 # -- rows -------------------------------------------------------------------------
 
 
-def _run_row(session: Session, row: str) -> None:
+def _run_row(bench: BenchRun, row: str) -> None:
     _progress(f"row {ROW_IDS.index(row) + 1}, {row}")
     try:
-        ROW_RUNNERS[row](session)
+        ROW_RUNNERS[row](bench)
     except Exception as error:
         log.exception("bench row %s failed", row)
-        for line in session.lines.values():
+        for line in bench.lines.values():
             if line.spec.row == row and line.value is None:
                 line.error = f"{type(error).__name__}: {error}"
         return
-    for line in session.lines.values():
+    for line in bench.lines.values():
         if line.spec.row == row and line.value is not None:
             _progress(f"  {line.spec.label}: {figure(line.value, line.spec.unit)}")
 
@@ -295,14 +295,14 @@ def _round_up(value: float, step: int) -> int:
 
 
 def _throughput(
-    session: Session, seconds_for: Callable[[int], float]
+    bench: BenchRun, seconds_for: Callable[[int], float]
 ) -> tuple[float, int, list[float]]:
     """Best rate of ``scale.repeats`` runs that each last at least ``scale.seconds``.
 
     A pilot run sizes the first run; a run that ends too soon is not counted and
     sizes the next one instead, a few times at most.
     """
-    scale = session.scale
+    scale = bench.scale
     elapsed = seconds_for(scale.pilot)
     n = _size_for(scale.pilot, elapsed, scale.seconds)
     rates: list[float] = []
@@ -322,28 +322,28 @@ def _size_for(n: int, elapsed: float, seconds: float) -> int:
     return _round_up(n / elapsed * seconds * 1.2, 10_000)
 
 
-def _row_tell(session: Session) -> None:
+def _row_tell(bench: BenchRun) -> None:
     def seconds_for(n: int) -> float:
-        return work.run_async(session.factory, work.tell_throughput(n))
+        return work.run_async(bench.factory, work.tell_throughput(n))
 
-    rate, n, rates = _throughput(session, seconds_for)
-    session.fill("tell", rate, n, runs=rates, seconds=n / rate)
+    rate, n, rates = _throughput(bench, seconds_for)
+    bench.fill("tell", rate, n, runs=rates, seconds=n / rate)
 
 
-def _row_fanout(session: Session) -> None:
+def _row_fanout(bench: BenchRun) -> None:
     def seconds_for(n: int) -> float:
-        return work.run_async(session.factory, work.fan_out(n, FAN_OUT_ACTORS))
+        return work.run_async(bench.factory, work.fan_out(n, FAN_OUT_ACTORS))
 
-    rate, n, rates = _throughput(session, seconds_for)
-    session.fill("fanout", rate, n, runs=rates, seconds=n / rate, actors=FAN_OUT_ACTORS)
+    rate, n, rates = _throughput(bench, seconds_for)
+    bench.fill("fanout", rate, n, runs=rates, seconds=n / rate, actors=FAN_OUT_ACTORS)
 
 
-def _row_pingpong(session: Session) -> None:
+def _row_pingpong(bench: BenchRun) -> None:
     def seconds_for(n: int) -> float:
-        return work.run_async(session.factory, work.ping_pong(n))
+        return work.run_async(bench.factory, work.ping_pong(n))
 
-    rate, n, rates = _throughput(session, seconds_for)
-    session.fill("pingpong", rate, n, runs=rates, seconds=n / rate)
+    rate, n, rates = _throughput(bench, seconds_for)
+    bench.fill("pingpong", rate, n, runs=rates, seconds=n / rate)
 
 
 def _latency_details(samples: list[int]) -> dict[str, float]:
@@ -353,64 +353,64 @@ def _latency_details(samples: list[int]) -> dict[str, float]:
     } | {"min_us": samples[0] / 1000, "max_us": samples[-1] / 1000}
 
 
-def _row_ask(session: Session) -> None:
-    scale = session.scale
+def _row_ask(bench: BenchRun) -> None:
+    scale = bench.scale
     samples = work.run_async(
-        session.factory, work.ask_latencies(scale.asks, scale.warmup)
+        bench.factory, work.ask_latencies(scale.asks, scale.warmup)
     )
     details = _latency_details(samples)
-    session.fill("ask-median", details["p50_us"], len(samples), **details)
-    session.fill("ask-p99", details["p99_us"], len(samples), **details)
+    bench.fill("ask-median", details["p50_us"], len(samples), **details)
+    bench.fill("ask-p99", details["p99_us"], len(samples), **details)
 
 
-def _row_ask_thread(session: Session) -> None:
-    scale = session.scale
-    samples = work.thread_ask_latencies(scale.thread_asks, scale.warmup, session.loop)
+def _row_ask_thread(bench: BenchRun) -> None:
+    scale = bench.scale
+    samples = work.thread_ask_latencies(scale.thread_asks, scale.warmup, bench.loop)
     details = _latency_details(samples)
-    session.fill("ask-thread-median", details["p50_us"], len(samples), **details)
+    bench.fill("ask-thread-median", details["p50_us"], len(samples), **details)
 
 
-def _lifetimes(session: Session, actors: int) -> work.LifeTimes:
+def _lifetimes(bench: BenchRun, actors: int) -> work.LifeTimes:
     """Spawn-and-stop times for ``actors``, best of the runs; shared by two rows."""
-    found = session.lifetimes.get(actors)
+    found = bench.lifetimes.get(actors)
     if found is None:
-        runs = session.scale.lifecycle_repeats
-        if actors != min(session.scale.actor_counts):
+        runs = bench.scale.lifecycle_repeats
+        if actors != min(bench.scale.actor_counts):
             runs = 1
         measured = [
-            work.run_async(session.factory, work.spawn_and_stop(actors))
+            work.run_async(bench.factory, work.spawn_and_stop(actors))
             for _ in range(runs)
         ]
         found = work.LifeTimes(
             actors, min(m.spawn for m in measured), min(m.stop for m in measured)
         )
-        session.lifetimes[actors] = found
+        bench.lifetimes[actors] = found
     return found
 
 
-def _row_spawn(session: Session) -> None:
-    for actors in session.scale.actor_counts:
-        times = _lifetimes(session, actors)
+def _row_spawn(bench: BenchRun) -> None:
+    for actors in bench.scale.actor_counts:
+        times = _lifetimes(bench, actors)
         per_actor = times.spawn / actors * 1e6
-        session.fill(f"spawn-{actors}", per_actor, actors, seconds=times.spawn)
+        bench.fill(f"spawn-{actors}", per_actor, actors, seconds=times.spawn)
 
 
-def _row_stop(session: Session) -> None:
-    for actors in session.scale.actor_counts:
-        times = _lifetimes(session, actors)
+def _row_stop(bench: BenchRun) -> None:
+    for actors in bench.scale.actor_counts:
+        times = _lifetimes(bench, actors)
         per_actor = times.stop / actors * 1e6
-        session.fill(f"stop-{actors}", per_actor, actors, seconds=times.stop)
+        bench.fill(f"stop-{actors}", per_actor, actors, seconds=times.stop)
 
 
-def _row_memory(session: Session) -> None:
-    for actors in session.scale.actor_counts:
-        result = measure_memory(actors, session.loop, session.scale.memory_timeout)
+def _row_memory(bench: BenchRun) -> None:
+    for actors in bench.scale.actor_counts:
+        result = measure_memory(actors, bench.loop, bench.scale.memory_timeout)
         key = f"memory-{actors}"
-        session.fill(key, result["per_actor"], actors, **result)
-        session.lines[key].floor = result["plain_per_instance"]
+        bench.fill(key, result["per_actor"], actors, **result)
+        bench.lines[key].floor = result["plain_per_instance"]
 
 
-ROW_RUNNERS: dict[str, Callable[[Session], None]] = {
+ROW_RUNNERS: dict[str, Callable[[BenchRun], None]] = {
     "tell": _row_tell,
     "fanout": _row_fanout,
     "pingpong": _row_pingpong,
@@ -425,7 +425,7 @@ ROW_RUNNERS: dict[str, Callable[[Session], None]] = {
 # -- peers ------------------------------------------------------------------------
 
 
-def _run_peers(session: Session, rows: Sequence[str]) -> list[PeerRun]:
+def _run_peers(bench: BenchRun, rows: Sequence[str]) -> list[PeerRun]:
     workloads = [PEER_WORKLOADS[row] for row in rows if row in PEER_WORKLOADS]
     runs = []
     for name in PEERS:
@@ -434,27 +434,27 @@ def _run_peers(session: Session, rows: Sequence[str]) -> list[PeerRun]:
         peer = run_peer(
             name,
             workloads,
-            quick=session.scale.name == "quick",
-            loop=session.loop,
-            timeout=session.scale.peer_timeout,
+            quick=bench.scale.name == "quick",
+            loop=bench.loop,
+            timeout=bench.scale.peer_timeout,
         )
-        _place_peer(session, peer)
+        _place_peer(bench, peer)
         runs.append(peer)
     return runs
 
 
-def _peer_line_key(session: Session, key: str) -> str:
+def _peer_line_key(bench: BenchRun, key: str) -> str:
     if key == "spawn":
-        return f"spawn-{min(session.scale.actor_counts)}"
+        return f"spawn-{min(bench.scale.actor_counts)}"
     return key
 
 
-def _place_peer(session: Session, peer: PeerRun) -> None:
+def _place_peer(bench: BenchRun, peer: PeerRun) -> None:
     if not peer.available:
         return
     for workload, outcome in peer.outcomes.items():
         for key in FIGURES[workload]:
-            line = session.lines.get(_peer_line_key(session, key))
+            line = bench.lines.get(_peer_line_key(bench, key))
             if line is None:
                 continue
             value = outcome.figures.get(key)
@@ -465,8 +465,8 @@ def _place_peer(session: Session, peer: PeerRun) -> None:
 # -- notes ------------------------------------------------------------------------
 
 
-def _notes(session: Session, rows: Iterable[str], peers: bool) -> list[str]:
-    scale = session.scale
+def _notes(bench: BenchRun, rows: Iterable[str], peers: bool) -> list[str]:
+    scale = bench.scale
     chosen = set(rows)
     counts = ", ".join(f"{c:,}" for c in scale.actor_counts)
     notes = {
@@ -509,8 +509,8 @@ def _notes(session: Session, rows: Iterable[str], peers: bool) -> list[str]:
 # -- profiles ---------------------------------------------------------------------
 
 
-def _profile_work(session: Session, row: str) -> Callable[[], object] | None:
-    factory = session.factory
+def _profile_work(bench: BenchRun, row: str) -> Callable[[], object] | None:
+    factory = bench.factory
     jobs: dict[str, Callable[[], object]] = {
         "tell": lambda: work.run_async(factory, work.tell_throughput(200_000)),
         "fanout": lambda: work.run_async(
@@ -524,11 +524,11 @@ def _profile_work(session: Session, row: str) -> Callable[[], object] | None:
     return jobs.get(row)
 
 
-def _profile_rows(session: Session, rows: Sequence[str]) -> None:
+def _profile_rows(bench: BenchRun, rows: Sequence[str]) -> None:
     """Print the functions that take the most time in each row's workload."""
     profiled: set[str] = set()
     for row in rows:
-        job = _profile_work(session, row)
+        job = _profile_work(bench, row)
         label = "spawn" if row == "stop" else row
         if job is None:
             print(
