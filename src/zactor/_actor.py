@@ -124,6 +124,12 @@ class Actor:
 
     _zactor_handlers: typing.ClassVar[dict[type, Callable[..., Any]]] = {}
     _zactor_async: typing.ClassVar[bool] = False
+    # Which hooks the class defines, computed once so that spawn and stop do
+    # not look them up per actor.
+    _zactor_on_start: typing.ClassVar[bool] = False
+    _zactor_on_start_async: typing.ClassVar[bool] = False
+    _zactor_on_stop: typing.ClassVar[bool] = False
+    _zactor_has_init: typing.ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -138,6 +144,10 @@ class Actor:
         receive_is_own = cls.receive is not Actor.receive
         functions = [cls.receive] if receive_is_own else list(table.values())
         cls._zactor_async = any(inspect.iscoroutinefunction(f) for f in functions)
+        cls._zactor_on_start = overrides(cls, "on_start")
+        cls._zactor_on_start_async = inspect.iscoroutinefunction(cls.on_start)
+        cls._zactor_on_stop = overrides(cls, "on_stop")
+        cls._zactor_has_init = cls.__init__ is not object.__init__
 
     @property
     def context(self) -> Cell:

@@ -34,10 +34,12 @@ from ._errors import (
     InvalidStateError,
     StashOverflowError,
     SystemShutDownError,
+    UnhandledMessageError,
 )
 from ._events import ActorFailed, ActorRestarted, ActorStopped
 from ._mailbox import Mailbox, MailboxSpec
 from ._messages import (
+    STOP_REQUEST,
     ChildTerminated,
     DeathNotice,
     Envelope,
@@ -54,35 +56,39 @@ from ._messages import (
     Unwatch,
     Watch,
 )
+from ._ref import ActorRef
 from ._reply import Reply
+from ._states import (
+    FINALIZING,
+    RESTARTING,
+    RUNNING,
+    STARTING,
+    STATE_NAMES,
+    STOPPING,
+    SUSPENDED,
+    TERMINATED,
+)
 from ._supervision import RESUME, STOP, Directive, SupervisorStrategy
 from ._timers import Timer, Timers
 
 if TYPE_CHECKING:
     from ._actor import Actor
     from ._dispatcher import Dispatcher
-    from ._ref import ActorRef
     from ._system import ActorSystem
 
 log = logging.getLogger(__name__)
 
-STARTING = 0
-RUNNING = 1
-SUSPENDED = 2
-RESTARTING = 3
-STOPPING = 4
-FINALIZING = 5
-TERMINATED = 6
-
-_STATE_NAMES = (
-    "starting",
-    "running",
-    "suspended",
-    "restarting",
-    "stopping",
-    "finalizing",
-    "terminated",
-)
+__all__ = [
+    "FINALIZING",
+    "RESTARTING",
+    "RUNNING",
+    "STARTING",
+    "STOPPING",
+    "SUSPENDED",
+    "TERMINATED",
+    "Cell",
+    "ClosedMailbox",
+]
 
 _get_ident = threading.get_ident
 
@@ -174,8 +180,6 @@ class Cell:
         args: tuple[Any, ...],
         kwargs: dict[str, Any] | None,
     ) -> None:
-        from ._ref import ActorRef
-
         self.system = system
         self.dispatcher = dispatcher
         self.parent_cell = parent
@@ -201,7 +205,7 @@ class Cell:
         self.ref = ActorRef(self)
 
     def __repr__(self) -> str:
-        return f"<Cell {self.path} {_STATE_NAMES[self.state]}>"
+        return f"<Cell {self.path} {STATE_NAMES[self.state]}>"
 
     def extras(self) -> Extras:
         """The cell's rarely used records, created on first use."""
@@ -553,8 +557,6 @@ class Cell:
 
     def unhandled(self, message: object) -> None:
         """Record a message no handler accepts: a dead letter, and a failed ask."""
-        from ._errors import UnhandledMessageError
-
         envelope = self.envelope
         sender = None if envelope is None else envelope[1]
         self.system._dead_letter(message, sender, self.ref, "unhandled")
@@ -696,7 +698,7 @@ class Cell:
             cause.__cause__ = error
         self.extras().cause = cause
         for cell in self._scope(strategy):
-            cell.post_system(Stop(None))
+            cell.post_system(STOP_REQUEST)
 
     def _child_failed(self, failure: Failed) -> None:
         """A child escalated: fail with its error, or apply the system's policy."""
@@ -759,20 +761,17 @@ class Cell:
         children = self.child_cells
         if children:
             self.extras().restart_phase = "children"
-            for child in list(children.values()):
-                child.post_system(Stop(None))
+            self._stop_children(children)
             return
         self._restart_stop_hook()
 
     def _restart_stop_hook(self) -> None:
-        from ._actor import overrides
-
         actor = self.actor
         extra = self.extras()
         if (
             actor is not None
             and not extra.unstarted
-            and overrides(self.actor_class, "on_stop")
+            and self.actor_class._zactor_on_stop
         ):
             self.run_hook(actor.on_stop, self._restart_create)
         else:
@@ -823,12 +822,12 @@ class Cell:
 
     def start(self) -> None:
         """Run the start hook, or queue it if it is async or on another thread."""
-        from ._actor import overrides
-
-        if not overrides(self.actor_class, "on_start"):
+        actor_class = self.actor_class
+        if not actor_class._zactor_on_start:
             self._started()
-        elif self.dispatcher.thread_id == _get_ident() and not _is_async_hook(
-            self.actor_class, "on_start"
+        elif (
+            self.dispatcher.thread_id == _get_ident()
+            and not actor_class._zactor_on_start_async
         ):
             self.scheduled = True
             self._run_start()
@@ -874,10 +873,19 @@ class Cell:
 
         children = self.child_cells
         if children:
-            for child in list(children.values()):
-                child.post_system(Stop(None))
+            self._stop_children(children)
         else:
             self._finalize()
+
+    def _stop_children(self, children: dict[str, Cell]) -> None:
+        """Stop every child; those on this very thread and idle stop right here."""
+        dispatcher = self.dispatcher
+        here = dispatcher.thread_id == _get_ident()
+        for child in list(children.values()):
+            if here and child.dispatcher is dispatcher and child.task is None:
+                child._begin_stop(None)
+            else:
+                child.post_system(STOP_REQUEST)
 
     def _add_stop_reply(self, reply: Reply[bool], stopped_it: bool) -> None:
         extra = self.extras()
@@ -895,13 +903,11 @@ class Cell:
             self._restart_stop_hook()
 
     def _finalize(self) -> None:
-        from ._actor import overrides
-
         self.state = FINALIZING
         actor = self.actor
         extra = self.extra
         started = extra is None or not extra.unstarted
-        if actor is not None and started and overrides(self.actor_class, "on_stop"):
+        if actor is not None and started and self.actor_class._zactor_on_stop:
             self.run_hook(actor.on_stop, self._stop_hook_done)
         else:
             self.terminate()
@@ -943,7 +949,11 @@ class Cell:
             siblings = parent.child_cells
             if siblings is not None and siblings.get(self.name) is self:
                 del siblings[self.name]
-            parent.post_system(ChildTerminated(self))
+            dispatcher = parent.dispatcher
+            if dispatcher is self.dispatcher and dispatcher.thread_id == _get_ident():
+                parent._child_terminated()  # same thread: no message needed
+            else:
+                parent.post_system(ChildTerminated(self))
 
         self.system._actor_terminated(self)
         if ActorStopped in self.system.events.active:
@@ -1064,10 +1074,6 @@ def _decide(strategy: SupervisorStrategy, error: BaseException, path: str) -> Di
             type(error).__name__,
         )
         return STOP
-
-
-def _is_async_hook(actor_class: type, name: str) -> bool:
-    return asyncio.iscoroutinefunction(getattr(actor_class, name))
 
 
 class ClosedMailbox:

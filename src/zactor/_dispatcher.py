@@ -21,11 +21,11 @@ from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ._cell import RUNNING, TERMINATED
 from ._current import current_ref
 from ._errors import SystemShutDownError
 from ._mailbox import Mailbox
 from ._messages import Envelope, SystemMessage
+from ._states import RUNNING, TERMINATED
 
 if TYPE_CHECKING:
     from ._cell import Cell

@@ -43,6 +43,10 @@ class Stop(SystemMessage):
         self.reply = reply
 
 
+STOP_REQUEST = Stop(None)
+"""A stop nobody waits on; shared, since it carries nothing of its own."""
+
+
 class ChildTerminated(SystemMessage):
     """A child finished terminating; the parent may now be able to finish too."""
 

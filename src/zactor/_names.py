@@ -6,8 +6,6 @@ from ._errors import InvalidNameError
 
 MAX_NAME_LENGTH = 255
 
-_DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"
-
 
 def check_name(name: object) -> str:
     """Return ``name`` if it can be an actor name, else raise InvalidNameError."""
@@ -35,11 +33,5 @@ def check_name(name: object) -> str:
 
 
 def generated_name(number: int) -> str:
-    """A short unique name for an actor spawned without one: ``$`` + base 36."""
-    if number == 0:
-        return "$0"
-    digits = []
-    while number:
-        number, digit = divmod(number, 36)
-        digits.append(_DIGITS[digit])
-    return "$" + "".join(reversed(digits))
+    """A short unique name for an actor spawned without one: ``$`` + hex."""
+    return f"${number:x}"

@@ -7,12 +7,12 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
-from ._cell import RUNNING, TERMINATED
 from ._current import current_ref
 from ._errors import AskCycleError, InvalidStateError, MailboxFull
 from ._mailbox import Mailbox
 from ._messages import Stop
 from ._reply import _DONE, Reply, completed
+from ._states import RUNNING, TERMINATED
 
 if TYPE_CHECKING:
     from ._cell import Cell

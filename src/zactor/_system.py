@@ -13,8 +13,7 @@ from types import TracebackType
 from typing import Any, Literal
 
 from ._actor import Actor
-from ._cell import STOPPING, TERMINATED, Cell
-from ._current import current_ref
+from ._cell import Cell
 from ._dispatcher import LoopDispatcher, ThreadDispatcher
 from ._errors import (
     ActorDeadError,
@@ -25,10 +24,11 @@ from ._errors import (
 )
 from ._events import ActorStarted, DeadLetter, DeadLetterLog, EventStream
 from ._mailbox import MailboxSpec
-from ._messages import Stop, Terminated, Watch
-from ._names import check_name, generated_name
+from ._messages import STOP_REQUEST, Terminated, Watch
+from ._names import check_name
 from ._ref import ActorRef
 from ._reply import Reply
+from ._states import RUNNING, STOPPING, TERMINATED
 from ._supervision import DEFAULT_STRATEGY, SupervisorStrategy
 from ._timers import TimerService
 
@@ -254,7 +254,7 @@ class ActorSystem:
         return cell
 
     def _start_cell(self, cell: Cell, actor: Actor) -> None:
-        actor._zactor_context = cell
+        actor._zactor_context = cell  # already set by spawn; guardians need it here
         cell.actor = actor
         self._spawned += 1
         cell.start()
@@ -331,24 +331,18 @@ class ActorSystem:
             )
         if name is not None:
             check_name(name)
-        if supervisor is not None and not isinstance(supervisor, SupervisorStrategy):
-            raise TypeError(
-                f"supervisor must be a SupervisorStrategy such as OneForOne(), "
-                f"got {supervisor!r}"
-            )
-        if mailbox is not None and not isinstance(mailbox, MailboxSpec):
-            raise TypeError(
-                f"mailbox must be a mailbox kind such as Bounded(100) or "
-                f"Priority(key=...), got {mailbox!r}"
-            )
-        if self.terminated or self._dispatcher is None:
+        if supervisor is not None or mailbox is not None:
+            _check_options(supervisor, mailbox)
+        loop_dispatcher = self._dispatcher
+        if self.terminated or loop_dispatcher is None:
             raise SystemShutDownError(
                 f"actor system {self.name!r} has shut down; cannot spawn "
                 f"{actor_class.__name__}"
             )
-        target = self._pick_dispatcher(actor_class, dispatcher)
+        target: LoopDispatcher | ThreadDispatcher = loop_dispatcher
+        if dispatcher is not None:
+            target = self._pick_dispatcher(actor_class, dispatcher)
 
-        loop_dispatcher = self._dispatcher
         if loop_dispatcher.thread_id == _get_ident():
             return self._spawn_here(
                 parent, actor_class, args, kwargs, name, target, supervisor, mailbox
@@ -383,10 +377,10 @@ class ActorSystem:
         return reply.result()
 
     def _pick_dispatcher(
-        self, actor_class: type[Actor], dispatcher: str | None
+        self, actor_class: type[Actor], dispatcher: str
     ) -> LoopDispatcher | ThreadDispatcher:
         assert self._dispatcher is not None
-        if dispatcher is None or dispatcher == "default":
+        if dispatcher == "default":
             return self._dispatcher
         if dispatcher != "thread":
             raise ValueError(
@@ -423,8 +417,8 @@ class ActorSystem:
         if children is None:
             children = parent.child_cells = {}
         if name is None:
-            self._names += 1
-            name = generated_name(self._names)
+            number = self._names = self._names + 1
+            name = f"${number:x}"  # what generated_name() returns, without the call
         elif name in children:
             raise NameTakenError(
                 f"{parent.path} already has a child named {name!r} "
@@ -439,13 +433,18 @@ class ActorSystem:
             cell.mailbox = mailbox.create(cell)
         actor = actor_class.__new__(actor_class)
         actor._zactor_context = cell
-        token = current_ref.set(cell.ref)
-        try:
+        if args or kwargs or actor_class._zactor_has_init:
             actor.__init__(*args, **kwargs)  # type: ignore[misc]
-        finally:
-            current_ref.reset(token)
         children[name] = cell
-        self._start_cell(cell, actor)
+
+        cell.actor = actor
+        self._spawned += 1
+        if actor_class._zactor_on_start:
+            cell.start()
+        else:
+            cell.state = RUNNING
+            if ActorStarted in self.events.active:
+                self.events.publish(ActorStarted(cell.ref))
         return cell.ref
 
     def lookup(self, path: str) -> ActorRef | None:
@@ -491,7 +490,7 @@ class ActorSystem:
             type(error).__name__,
             error,
         )
-        child.post_system(Stop(None))
+        child.post_system(STOP_REQUEST)
 
     def _shutdown_in_background(self) -> None:
         self._keep(self.loop.create_task(self.ashutdown()))
@@ -712,6 +711,21 @@ async def _wait_reply(reply: Reply[Any], timeout: float) -> None:
 def _settle(future: asyncio.Future[None]) -> None:
     if not future.done():
         future.set_result(None)
+
+
+def _check_options(
+    supervisor: SupervisorStrategy | None, mailbox: MailboxSpec | None
+) -> None:
+    if supervisor is not None and not isinstance(supervisor, SupervisorStrategy):
+        raise TypeError(
+            f"supervisor must be a SupervisorStrategy such as OneForOne(), "
+            f"got {supervisor!r}"
+        )
+    if mailbox is not None and not isinstance(mailbox, MailboxSpec):
+        raise TypeError(
+            f"mailbox must be a mailbox kind such as Bounded(100) or "
+            f"Priority(key=...), got {mailbox!r}"
+        )
 
 
 def _check_timeout(name: str, value: object) -> None:
