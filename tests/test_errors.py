@@ -357,7 +357,7 @@ def test_actor_created_directly_has_no_context() -> None:
     actor = Echo()
 
     with pytest.raises(RuntimeError, match="spawn"):
-        _ = actor.context
+        _ = actor.context.self
 
 
 def test_failing_constructor_fails_the_spawn(drive: Drive) -> None:

@@ -112,9 +112,11 @@ class Actor:
     failures of its children.
     """
 
-    __slots__ = ("_zactor_context",)
+    # A slot rather than a property: handlers read it all the time.
+    __slots__ = ("context",)
 
-    _zactor_context: Cell
+    context: Cell
+    """The actor's view of the runtime: its ref, parent, children, sender..."""
 
     supervisor_strategy: typing.ClassVar[SupervisorStrategy | None] = None
     """How this actor supervises its children; None uses the system's default."""
@@ -149,16 +151,10 @@ class Actor:
         cls._zactor_on_stop = overrides(cls, "on_stop")
         cls._zactor_has_init = cls.__init__ is not object.__init__
 
-    @property
-    def context(self) -> Cell:
-        """The actor's view of the runtime: its ref, parent, children, sender..."""
-        try:
-            return self._zactor_context
-        except AttributeError:
-            raise RuntimeError(
-                f"{type(self).__name__} was created directly; actors are created "
-                "with system.spawn(...) or context.spawn(...)"
-            ) from None
+    def __new__(cls, *args: Any, **kwargs: Any) -> Actor:
+        actor = super().__new__(cls)
+        actor.context = _NOT_SPAWNED  # type: ignore[assignment]
+        return actor
 
     def receive(self, message: Any) -> Any:
         """Handle one message; the return value answers an ask.
@@ -173,7 +169,7 @@ class Actor:
         if function is None:
             function = _resolve(type(self), message_type)
             if function is None:
-                return self._zactor_context._unhandled(message)
+                return self.context._unhandled(message)
         return function(self, message)
 
     def on_start(self) -> Any:
@@ -193,6 +189,19 @@ class Actor:
     def post_restart(self, error: BaseException) -> Any:
         """Run on the new instance after a restart; by default calls ``on_start``."""
         return self.on_start()
+
+
+class _NotSpawned:
+    """The context of an actor made by calling its class instead of spawn."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise RuntimeError(
+            "this actor was created directly; actors are created with "
+            "system.spawn(...) or context.spawn(...), which give it a context"
+        )
+
+
+_NOT_SPAWNED = _NotSpawned()
 
 
 def _resolve(cls: type[Actor], message_type: type) -> Callable[..., Any] | None:

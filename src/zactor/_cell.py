@@ -786,7 +786,7 @@ class Cell:
 
         actor_class = self.actor_class
         actor = actor_class.__new__(actor_class)
-        actor._zactor_context = self
+        actor.context = self
         self.actor = None
         extra.unstarted = True
         token = current_ref.set(self.ref)

@@ -240,7 +240,7 @@ class LoopDispatcher:
 
         ready = self.ready
         popleft = ready.popleft
-        throughput = self.throughput
+        turn = range(1, self.throughput + 1)
         set_current = current_ref.set
         handled = 0
         turns = self.turns_per_slice
@@ -273,42 +273,39 @@ class LoopDispatcher:
                 self._start_async_turn(cell)
                 continue
 
-            # Step 3: up to `throughput` messages through the sync handler.
-            actor = cell.actor
-            assert actor is not None
-            receive = actor.receive
+            # Step 3: up to `throughput` messages through the sync handler. The
+            # loop ends early when the mailbox is empty, a system message came
+            # in, or a failure took the cell out of RUNNING.
+            receive = cell.actor.receive  # type: ignore[union-attr]
             set_current(cell.ref)
             next_envelope = mailbox.popleft
-            n = throughput
-            while True:
+            count = 0
+            for count in turn:  # noqa: B007 - after the loop: messages handled
                 envelope = next_envelope()
-                message, _, reply = envelope
                 cell.envelope = envelope
+                reply = envelope[2]
                 if reply is None:
                     try:
-                        receive(message)
+                        receive(envelope[0])
                     except Exception as error:
-                        cell.failed(error, message, None)
+                        cell.failed(error, envelope[0], None)
                         if cell.state != RUNNING:
-                            n -= 1
                             break
                 elif reply._state:
                     self._expired(cell, envelope)
                 else:
                     try:
-                        result = receive(message)
+                        result = receive(envelope[0])
                     except Exception as error:
-                        cell.failed(error, message, _own(cell, envelope))
+                        cell.failed(error, envelope[0], _own(cell, envelope))
                         if cell.state != RUNNING:
-                            n -= 1
                             break
                     else:
                         if cell.envelope is envelope:
                             reply._answer(result)
-                n -= 1
-                if not n or not mailbox or cell.sysq is not None:
+                if not mailbox or cell.sysq is not None:
                     break
-            handled += throughput - n
+            handled += count
 
             # Step 4: back to the ready queue if work is left, else idle.
             if cell.sysq is not None or (mailbox and cell.state == RUNNING):

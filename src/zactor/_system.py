@@ -254,7 +254,7 @@ class ActorSystem:
         return cell
 
     def _start_cell(self, cell: Cell, actor: Actor) -> None:
-        actor._zactor_context = cell  # already set by spawn; guardians need it here
+        actor.context = cell  # already set by spawn; guardians need it here
         cell.actor = actor
         self._spawned += 1
         cell.start()
@@ -432,7 +432,7 @@ class ActorSystem:
         if mailbox is not None:
             cell.mailbox = mailbox.create(cell)
         actor = actor_class.__new__(actor_class)
-        actor._zactor_context = cell
+        actor.context = cell
         if args or kwargs or actor_class._zactor_has_init:
             actor.__init__(*args, **kwargs)  # type: ignore[misc]
         children[name] = cell
