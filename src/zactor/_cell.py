@@ -315,6 +315,19 @@ class Cell:
         if extra is not None and extra.watching and target in extra.watching:
             extra.watching.discard(target)
             target.post_system(Unwatch(self))
+            return
+        self._withdraw_terminated(target)
+
+    def _withdraw_terminated(self, target: Cell) -> None:
+        """Take back a Terminated for ``target`` that is queued but not handled."""
+        mailbox = self.mailbox
+        if not mailbox or isinstance(mailbox, ClosedMailbox):
+            return
+        for envelope in list(mailbox):
+            notice = envelope[0]
+            if type(notice) is Terminated and notice.ref._cell is target:
+                mailbox.remove(envelope)
+                return
 
     def defer_reply(self) -> Reply[Any]:
         """Take the reply of the current ask, to answer it later.
@@ -512,10 +525,13 @@ class Cell:
             self.dispatcher.schedule(self)
 
     def process_system(self) -> None:
-        """Handle every queued system message; runs at the start of a turn."""
-        take = self.dispatcher.take_system
-        while self.sysq is not None:
-            for message in take(self):
+        """Handle the system messages queued so far; runs at the start of a turn.
+
+        Messages that this handling queues wait for the next turn, so that a cell
+        that keeps failing and restarting still lets the dispatcher move on.
+        """
+        if self.sysq is not None:
+            for message in self.dispatcher.take_system(self):
                 if self.state == TERMINATED:
                     self._after_death(message)
                     continue
@@ -535,11 +551,19 @@ class Cell:
                 elif kind is DeathNotice:
                     self._death_notice(message)  # type: ignore[arg-type]
                 elif kind is Resume:
-                    if self.state == SUSPENDED:
-                        self.state = RUNNING
+                    self._resume()
                 elif kind is Start:
                     self._run_start()
                 # Refresh only ends the turn, so the next message sees a new receive.
+
+    def _resume(self) -> None:
+        if self.state != SUSPENDED:
+            return
+        extra = self.extra
+        if extra is not None and extra.unstarted:
+            self._begin_stop(None)  # it never started: resuming means stopping
+            return
+        self.state = RUNNING
 
     def _after_death(self, message: SystemMessage) -> None:
         kind = type(message)
@@ -597,7 +621,9 @@ class Cell:
         self.system._failures += 1
         if ActorFailed in self.system.events.active:
             self.system.events.publish(ActorFailed(self.ref, error, None))
-        self.extras().unstarted = True
+        extra = self.extras()
+        extra.unstarted = True
+        extra.cause = _init_error(self, error)
         self.state = SUSPENDED
         self._supervise(error, None, init=True)
 
@@ -689,14 +715,7 @@ class Cell:
     def _stop_for_failure(
         self, error: BaseException, init: bool, strategy: SupervisorStrategy
     ) -> None:
-        cause: BaseException = error
-        if init:
-            cause = ActorInitError(
-                f"{self.actor_class.__name__} at {self.path} failed to start: "
-                f"{type(error).__name__}: {error}"
-            )
-            cause.__cause__ = error
-        self.extras().cause = cause
+        self.extras().cause = _init_error(self, error) if init else error
         for cell in self._scope(strategy):
             cell.post_system(STOP_REQUEST)
 
@@ -720,9 +739,10 @@ class Cell:
         backoff = self._strategy().backoff
         if order.origin and backoff is not None and not order.delayed:
             now = time.monotonic()
+            # Quiet time is time spent running since the last restart ended, so
+            # the backoff wait itself never counts as quiet.
             if now - extra.last_failure > backoff.quiet_period:
                 extra.consecutive = 0
-            extra.last_failure = now
             delay = backoff.delay(extra.consecutive)
             extra.consecutive += 1
             self.state = SUSPENDED
@@ -810,6 +830,8 @@ class Cell:
         assert order is not None
         extra.pending_restart = None
         extra.unstarted = False
+        extra.cause = None
+        extra.last_failure = time.monotonic()  # the quiet period starts now
         extra.restarts += 1
         self.state = RUNNING
         self.system._restarts += 1
@@ -915,6 +937,7 @@ class Cell:
     def _stop_hook_done(self, error: BaseException | None) -> None:
         if error is not None:
             log.error("actor %s failed in on_stop", self.path, exc_info=error)
+            self.system._failures += 1
             if ActorFailed in self.system.events.active:
                 self.system.events.publish(ActorFailed(self.ref, error, None))
         self.terminate()
@@ -1062,6 +1085,15 @@ def _idle_tracking(
         return receive(message)
 
     return tracking
+
+
+def _init_error(cell: Cell, error: BaseException) -> ActorInitError:
+    init_error = ActorInitError(
+        f"{cell.actor_class.__name__} at {cell.path} failed to start: "
+        f"{type(error).__name__}: {error}"
+    )
+    init_error.__cause__ = error
+    return init_error
 
 
 def _decide(strategy: SupervisorStrategy, error: BaseException, path: str) -> Directive:

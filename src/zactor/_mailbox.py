@@ -212,6 +212,18 @@ class Mailbox:
                 rank = self._rank(envelope[0])
                 heapq.heappush(self.queue, (rank, -next(self.sequence), envelope))
 
+    def remove(self, envelope: Envelope) -> None:
+        """Take one queued message out (a Terminated withdrawn by unwatch)."""
+        with self.lock:
+            if self.priority is None:
+                self.queue.remove(envelope)
+                return
+            for index, entry in enumerate(self.queue):
+                if entry[2] is envelope:
+                    del self.queue[index]
+                    heapq.heapify(self.queue)
+                    return
+
     def _push(self, envelope: Envelope, rank: Any) -> None:
         if rank is None and self.priority is None:
             self.queue.append(envelope)

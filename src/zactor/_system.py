@@ -490,6 +490,9 @@ class ActorSystem:
             type(error).__name__,
             error,
         )
+        extra = child.extras()
+        if extra.cause is None:
+            extra.cause = error
         child.post_system(STOP_REQUEST)
 
     def _shutdown_in_background(self) -> None:
