@@ -136,11 +136,14 @@ class Actor:
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
 
-        table: dict[type, Callable[..., Any]] = {}
+        # Types map to method names, and names to what the class finally defines
+        # under them, so that overriding a handler needs no second decorator.
+        names: dict[type, str] = {}
         for klass in reversed(cls.__mro__):
-            for attribute in vars(klass).values():
+            for name, attribute in vars(klass).items():
                 for message_type in getattr(attribute, _HANDLES, ()):
-                    table[message_type] = attribute
+                    names[message_type] = name
+        table = {t: getattr(cls, name) for t, name in names.items()}
         cls._zactor_handlers = table
 
         receive_is_own = cls.receive is not Actor.receive

@@ -246,7 +246,9 @@ class Cell:
     def children(self) -> tuple[ActorRef, ...]:
         """The refs of the live children, in the order they were spawned."""
         cells = self.child_cells
-        return () if not cells else tuple(c.ref for c in cells.values())
+        if not cells:
+            return ()
+        return tuple(c.ref for c in tuple(cells.values()))  # snapshot first
 
     def child(self, name: str) -> ActorRef | None:
         """The ref of the live child called ``name``, or None."""
@@ -491,6 +493,15 @@ class Cell:
         if timer is not None:
             inner = top if top is not None else type(actor).receive.__get__(actor)
             top = _idle_tracking(inner, timer, self.system._timer_service().now)
+        behaviours = extra.behaviours or ()
+        self.is_async = self.actor_class._zactor_async or any(
+            asyncio.iscoroutinefunction(b) for b in behaviours
+        )
+        if self.is_async and self.dispatcher.thread_id == -1:
+            raise TypeError(
+                f"{self.path} runs on the thread dispatcher, which has no event loop "
+                "for an async behaviour; become() a sync function instead"
+            )
         try:
             if top is None:
                 actor.__dict__.pop("receive", None)
@@ -670,8 +681,8 @@ class Cell:
 
         if not self._may_restart(strategy):
             log.error(
-                "actor %s failed %d times within %s s, more than its supervisor "
-                "allows (%r); stopping it and escalating",
+                "actor %s failed again after %d restarts within %s s, the most its "
+                "supervisor allows (%r); stopping it and escalating",
                 self.path,
                 strategy.max_restarts,
                 strategy.within,
@@ -819,6 +830,7 @@ class Cell:
         current_ref.reset(token)
 
         self.actor = actor
+        self.is_async = actor_class._zactor_async
         self.run_hook(lambda: actor.post_restart(order.error), self._restart_done)
 
     def _restart_done(self, error: BaseException | None) -> None:
@@ -935,7 +947,7 @@ class Cell:
             self.terminate()
 
     def _stop_hook_done(self, error: BaseException | None) -> None:
-        if error is not None:
+        if error is not None and not isinstance(error, asyncio.CancelledError):
             log.error("actor %s failed in on_stop", self.path, exc_info=error)
             self.system._failures += 1
             if ActorFailed in self.system.events.active:
@@ -972,11 +984,6 @@ class Cell:
             siblings = parent.child_cells
             if siblings is not None and siblings.get(self.name) is self:
                 del siblings[self.name]
-            dispatcher = parent.dispatcher
-            if dispatcher is self.dispatcher and dispatcher.thread_id == _get_ident():
-                parent._child_terminated()  # same thread: no message needed
-            else:
-                parent.post_system(ChildTerminated(self))
 
         self.system._actor_terminated(self)
         if ActorStopped in self.system.events.active:
@@ -984,6 +991,15 @@ class Cell:
         if extra is not None:
             self._release(extra)
         self.actor = None
+
+        # The parent learns last, so that its own end (which this may trigger)
+        # comes after everything this actor announces.
+        if parent is not None:
+            dispatcher = parent.dispatcher
+            if dispatcher is self.dispatcher and dispatcher.thread_id == _get_ident():
+                parent._child_terminated()  # same thread: no message needed
+            else:
+                parent.post_system(ChildTerminated(self))
 
     def _release(self, extra: Extras) -> None:
         if extra.timers is not None:

@@ -265,7 +265,10 @@ class LoopDispatcher:
 
             mailbox = cell.mailbox
             if not mailbox:
-                cell.scheduled = False
+                if cell.sysq is not None:
+                    ready.append(cell)  # more system messages came in meanwhile
+                else:
+                    cell.scheduled = False
                 continue
 
             # Step 2: an async actor gets one task for this turn.

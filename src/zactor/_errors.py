@@ -14,8 +14,10 @@ clauses keep working::
     ├── InvalidStateError           a reply completed twice, or awaited on its own loop
     ├── InvalidNameError (ValueError)
     ├── NameTakenError (ValueError)
+    ├── NoRouteesError              a router had no routee for the message
     ├── NotAnActorError (TypeError)
     ├── SystemShutDownError         the actor system is not running
+    └── UnhandledMessageError (TypeError)  no handler accepts an asked message
 """
 
 from __future__ import annotations
@@ -71,3 +73,7 @@ class MailboxFull(ZactorError):
 
 class StashOverflowError(ZactorError):
     """An actor stashed more messages than its stash capacity allows."""
+
+
+class NoRouteesError(ZactorError):
+    """An ask reached a router that has no routee left to pass it to."""

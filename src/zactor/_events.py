@@ -102,6 +102,7 @@ class EventStream:
         # before they build an event, so that nobody pays for events nobody reads.
         self.active: frozenset[type[Event]] = frozenset()
         self._by_type: dict[type[Event], tuple[Subscription, ...]] = {}
+        self._inactive: set[type[Event]] = set()
 
     def subscribe(
         self, event_type: type[E], subscriber: Callable[[E], object] | ActorRef
@@ -139,13 +140,19 @@ class EventStream:
         for subscription in self._subscriptions:
             types.update(_subclasses(subscription.event_type))
         self._by_type = {}
+        self._inactive = set()
         self.active = frozenset(types)
 
     def publish(self, event: Event) -> None:
         """Deliver ``event`` to every subscriber of its type or a base of it."""
         event_type = type(event)
         if event_type not in self.active:
-            return
+            if event_type in self._inactive or not self._subscriptions:
+                return
+            if not any(isinstance(event, s.event_type) for s in self._subscriptions):
+                self._inactive.add(event_type)
+                return
+            self.active = self.active | {event_type}  # a class defined later
         targets = self._by_type.get(event_type)
         if targets is None:
             targets = tuple(
@@ -157,6 +164,11 @@ class EventStream:
             subscriber = subscription.subscriber
             try:
                 if hasattr(subscriber, "tell"):
+                    if not subscriber.is_alive():
+                        # A stopped actor would turn the event into a dead letter,
+                        # which is an event again: drop the subscription instead.
+                        self.unsubscribe(subscription)
+                        continue
                     subscriber.tell(event)
                 else:
                     subscriber(event)
@@ -178,8 +190,8 @@ class DeadLetterLog:
 
     A burst is a run of dead letters with the same recipient, sender and message
     type; the first one is logged at once, the rest of the burst are counted and
-    summed up in one line when the burst ends (a different kind arrives or a second
-    passes).
+    summed up in one line when the burst ends: when a different kind arrives, or
+    one of the same kind arrives more than a second after the burst began.
     """
 
     window = 1.0

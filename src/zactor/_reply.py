@@ -110,21 +110,24 @@ class Reply(Generic[T]):
                 without bound if the ask had none); ``0`` only polls.
 
         Raises:
-            AskTimeout: nothing arrived in time; the reply is then failed, and an
-                answer that comes later is counted as a dead letter.
+            AskTimeout: nothing arrived in time. When the ask's own timeout ran
+                out the reply is failed for every waiter, and an answer that comes
+                later is a dead letter; a ``timeout`` given here ends only this
+                wait, and the reply stays pending.
             InvalidStateError: called on the event loop that must produce the
                 answer while it is still pending, which could only deadlock.
             Exception: whatever the handler raised, re-raised here.
         """
         if self._state == _PENDING:
-            if timeout is None:
+            own = timeout is None
+            if own:
                 timeout = self._timeout
-            elif timeout < 0:
+            elif timeout < 0:  # type: ignore[operator]
                 raise ValueError(f"timeout must be >= 0 seconds, got {timeout!r}")
-            self._block(timeout)
+            self._block(timeout, own)
         return self._outcome()
 
-    def _block(self, timeout: float | None) -> None:
+    def _block(self, timeout: float | None, own: bool) -> None:
         if self._loop_thread == _get_ident():
             raise InvalidStateError(
                 f"{self.description} is still pending and would be answered on this "
@@ -149,7 +152,11 @@ class Reply(Generic[T]):
             raise
         if not woken:
             self._forget(lock)
-            self._expire(timeout)
+            if own:
+                self._expire(timeout)  # the ask's own timeout: the reply fails
+            elif self._state == _PENDING:
+                # A shorter wait of this caller only: the reply stays pending.
+                raise AskTimeout(f"{self.description} got no answer within {timeout} s")
 
     def _forget(self, lock: threading.Lock) -> None:
         with _guard:

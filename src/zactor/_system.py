@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from ._actor import Actor
 from ._cell import Cell
+from ._current import current_ref
 from ._dispatcher import LoopDispatcher, ThreadDispatcher
 from ._errors import (
     ActorDeadError,
@@ -21,6 +22,7 @@ from ._errors import (
     NameTakenError,
     NotAnActorError,
     SystemShutDownError,
+    UnhandledMessageError,
 )
 from ._events import ActorStarted, DeadLetter, DeadLetterLog, EventStream
 from ._mailbox import MailboxSpec
@@ -45,8 +47,15 @@ class _Guardian(Actor):
     """The actor at the top of a subtree (``/``, ``/user``, ``/system``)."""
 
     def receive(self, message: Any) -> None:
-        self.context.system._dead_letter(
-            message, self.context.sender, self.context.self, "sent to a guardian"
+        context = self.context
+        context.system._dead_letter(
+            message, context.sender, context.self, "sent to a guardian"
+        )
+        context.defer_reply().set_exception(
+            UnhandledMessageError(
+                f"{context.path} is a guardian and handles no messages; "
+                f"{type(message).__name__} was not handled"
+            )
         )
 
 
@@ -433,8 +442,14 @@ class ActorSystem:
             cell.mailbox = mailbox.create(cell)
         actor = actor_class.__new__(actor_class)
         actor.context = cell
-        if args or kwargs or actor_class._zactor_has_init:
-            actor.__init__(*args, **kwargs)  # type: ignore[misc]
+        if actor_class._zactor_has_init:
+            token = current_ref.set(cell.ref)  # tells from __init__ come from it
+            try:
+                actor.__init__(*args, **kwargs)  # type: ignore[misc]
+            finally:
+                current_ref.reset(token)
+        elif args or kwargs:
+            actor.__init__(*args, **kwargs)  # type: ignore[misc]  # raises TypeError
         children[name] = cell
 
         cell.actor = actor

@@ -1,0 +1,376 @@
+"""The router actor, its pool of routees, and what it does with its own messages."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from zactor._actor import Actor
+from zactor._errors import NoRouteesError, NotAnActorError, UnhandledMessageError
+from zactor._messages import Terminated
+from zactor._ref import ActorRef
+from zactor._reply import Reply
+from zactor._supervision import SupervisorStrategy
+from zactor._system import DispatcherName
+
+from .balancing import WorkDone
+from .delivery import answer, fail, routable, take_envelope
+from .logic import RoutingLogic, broadcast
+from .messages import AddRoutee, GetRoutees, RemoveRoutee, Resize, ToAllRoutees
+
+log = logging.getLogger(__name__)
+
+Routees = tuple[ActorRef, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Pool:
+    """The routees a pool router spawns and supervises as its own children.
+
+    Args:
+        actor_class: the class of every routee.
+        size: how many routees to start with; :class:`Resize` changes it.
+        args: positional arguments of each routee's constructor.
+        kwargs: keyword arguments of each routee's constructor.
+        dispatcher: where the routees run, as in ``spawn``: ``"thread"`` for
+            handlers that block.
+        supervisor: the strategy for each routee's own failures; None leaves
+            them to the router's ``supervisor_strategy`` (by default the
+            system's: restart).
+    """
+
+    actor_class: type[Actor]
+    size: int
+    args: tuple[Any, ...] = ()
+    kwargs: Mapping[str, Any] | None = None
+    dispatcher: DispatcherName | None = None
+    supervisor: SupervisorStrategy | None = None
+
+    def __post_init__(self) -> None:
+        if not (
+            isinstance(self.actor_class, type) and issubclass(self.actor_class, Actor)
+        ):
+            raise NotAnActorError(
+                f"Pool needs a subclass of zactor.Actor, got {self.actor_class!r}"
+            )
+        if type(self.size) is not int or self.size < 0:
+            raise ValueError(f"Pool size must be an int >= 0, got {self.size!r}")
+        if not isinstance(self.args, tuple):
+            raise TypeError(f"Pool args must be a tuple, got {self.args!r}")
+
+
+class Router(Actor):
+    """An actor that passes each message on to its routees, chosen by a logic.
+
+    Spawn it like any actor, with a pool (routees it spawns and supervises as
+    its children) or a group (existing actors it is given)::
+
+        workers = system.spawn(Router, RoundRobin(), pool=Pool(Worker, 4))
+        replicas = system.spawn(Router, Broadcast(), routees=[a, b, c])
+
+    A routed message reaches its routee in one extra hop: the routee sees the
+    original sender, and its return value answers the original ask. The router
+    watches its routees and drops those that stop; with none left, a message is
+    a dead letter (reason ``"no routees"``) and an ask fails with
+    :class:`NoRouteesError`. :class:`AddRoutee`, :class:`RemoveRoutee`,
+    :class:`GetRoutees`, :class:`Resize` and :class:`ToAllRoutees` are handled by
+    the router itself; so is :class:`~zactor.Terminated`, which is never routed.
+
+    Args:
+        logic: picks the routee of each message; one instance per router.
+        pool: spawn these routees as children.
+        routees: route to these existing actors instead.
+        stop_when_empty: stop the router when its last routee leaves.
+
+    Raises:
+        TypeError: ``logic`` is not a RoutingLogic, or a routee not an ActorRef.
+        ValueError: both ``pool`` and ``routees`` are given, or the logic
+            already serves another live router.
+
+    A subclass may set ``supervisor_strategy`` for the pool's routees; one that
+    overrides ``on_start`` or ``on_stop`` must call the base method.
+    """
+
+    def __init__(
+        self,
+        logic: RoutingLogic,
+        *,
+        pool: Pool | None = None,
+        routees: Iterable[ActorRef] = (),
+        stop_when_empty: bool = False,
+    ) -> None:
+        if not isinstance(logic, RoutingLogic):
+            raise TypeError(
+                f"Router needs a RoutingLogic such as RoundRobin(), got {logic!r}"
+            )
+        if pool is not None and not isinstance(pool, Pool):
+            raise TypeError(f"pool must be a Pool(...), got {pool!r}")
+        group = tuple(routees)
+        for ref in group:
+            if not isinstance(ref, ActorRef):
+                raise TypeError(f"routees must be ActorRefs, got {ref!r}")
+        if pool is not None and group:
+            raise ValueError(
+                "a router takes either pool= (routees it spawns) or routees= "
+                "(existing actors), not both; add actors to a pool with AddRoutee"
+            )
+
+        logic._claim(self.context.self)
+        self._logic = logic
+        self._pool = pool
+        self._group = group
+        self._stop_when_empty = stop_when_empty
+        # Invariant: replaced, never mutated, so that a logic may cache by identity.
+        self._routees: Routees = ()
+        self._retiring: dict[ActorRef, _Retirement] = {}
+        self._spawned = 0
+
+    def __repr__(self) -> str:
+        return f"<Router {self._logic!r} with {len(self._routees)} routees>"
+
+    # -- lifecycle --------------------------------------------------------------
+
+    def on_start(self) -> None:
+        """Watch the group's routees or spawn the pool's."""
+        for ref in self._group:
+            self._admit(ref)
+        if self._pool is not None:
+            self._grow(self._pool.size)
+        self._changed()
+
+    def on_stop(self) -> None:
+        """Give up held messages and answer the resizes still waiting."""
+        self._logic._stopped(self)
+        retiring, self._retiring = self._retiring, {}
+        for retirement in dict.fromkeys(retiring.values()):
+            retirement.finish(self._routees)
+
+    # -- messages ---------------------------------------------------------------
+
+    def receive(self, message: Any) -> Any:
+        """Handle a management message, or route any other message."""
+        manage = _MANAGEMENT.get(type(message))
+        if manage is not None:
+            return manage(self, message)
+        try:
+            self._logic._route(self, message)
+        except Exception as error:
+            self._routing_failed(message, error)
+        return None
+
+    def _get_routees(self, message: GetRoutees) -> Routees:
+        # A routee may have stopped with its Terminated still queued behind this.
+        return self._live_routees()
+
+    def _add_routee(self, message: AddRoutee) -> Routees:
+        if message.ref not in self._routees:
+            self._admit(message.ref)
+            self._changed()
+        return self._live_routees()
+
+    def _remove_routee(self, message: RemoveRoutee) -> Routees | None:
+        if message.ref not in self._routees:
+            return self._live_routees()
+        return self._retire((message.ref,))
+
+    def _resize(self, message: Resize) -> Routees | None:
+        if self._pool is None:
+            self._refuse(
+                message,
+                f"router {self.context.path} routes to a group of existing actors "
+                "and cannot be resized; send AddRoutee or RemoveRoutee instead",
+            )
+            return None
+        own = [ref for ref in self._live_routees() if self._is_own(ref)]
+        if message.size <= len(own):
+            return self._retire(tuple(own[message.size :]))
+        try:
+            self._grow(message.size - len(own))
+        except Exception as error:
+            self._changed()
+            self._report(message, error)
+            return None
+        self._changed()
+        return self._live_routees()
+
+    def _to_all(self, message: ToAllRoutees) -> None:
+        broadcast(self, message.message)
+
+    def _terminated(self, message: Terminated) -> None:
+        retirement = self._retiring.pop(message.ref, None)
+        if retirement is not None:
+            retirement.one_done(self._live_routees())
+            return
+        if self._discard(message.ref):
+            log.debug(
+                "router %s dropped terminated routee %s",
+                self.context.path,
+                message.ref.path,
+            )
+
+    def _work_done(self, message: WorkDone) -> None:
+        self._logic._work_done(self, message.routee)
+
+    # -- routees ----------------------------------------------------------------
+
+    def _admit(self, ref: ActorRef) -> None:
+        self._routees = (*self._routees, ref)
+        self.context.watch(ref)
+
+    def _grow(self, count: int) -> None:
+        pool = self._pool
+        assert pool is not None
+        for _ in range(count):
+            self._spawned += 1
+            ref = self.context.spawn(
+                pool.actor_class,
+                *pool.args,
+                name=f"routee-{self._spawned}",
+                dispatcher=pool.dispatcher,
+                supervisor=pool.supervisor,
+                **(pool.kwargs or {}),
+            )
+            self._admit(ref)
+
+    def _is_own(self, ref: ActorRef) -> bool:
+        return self.context.child(ref.name) == ref
+
+    def _retire(self, refs: Routees) -> Routees | None:
+        """Take routees out of the rotation; stop those the pool spawned."""
+        leaving = set(refs)
+        self._routees = tuple(r for r in self._routees if r not in leaving)
+        children = [ref for ref in refs if self._is_own(ref)]
+        for ref in refs:
+            if ref not in children:
+                self.context.unwatch(ref)
+        for ref in children:
+            self.context.stop(ref)
+        self._changed()
+
+        reply = take_envelope(self.context)[2] if children else None
+        if reply is not None:
+            retirement = _Retirement(reply, len(children))
+            for ref in children:
+                self._retiring[ref] = retirement
+        self._stop_if_empty()
+        return None if children else self._live_routees()
+
+    def _discard(self, ref: ActorRef) -> bool:
+        """Drop a routee that stopped; False if it was not a routee."""
+        if ref not in self._routees:
+            return False
+        self._routees = tuple(r for r in self._routees if r != ref)
+        self._changed()
+        self._stop_if_empty()
+        return True
+
+    def _live_routees(self) -> Routees:
+        """The routees, without those found stopping or stopped."""
+        routees = self._routees
+        for ref in routees:
+            if not routable(ref):
+                break
+        else:
+            return routees
+        for ref in [ref for ref in routees if not routable(ref)]:
+            self._discard(ref)
+        return self._routees
+
+    def _changed(self) -> None:
+        self._logic._routees_changed(self)
+
+    def _stop_if_empty(self) -> None:
+        if not self._routees and self._stop_when_empty:
+            log.debug("router %s has no routees left; stopping", self.context.path)
+            self.context.stop()
+
+    # -- what cannot be routed --------------------------------------------------
+
+    def _no_routees(self, message: Any) -> None:
+        _, sender, reply = take_envelope(self.context)
+        self._undeliverable(message, sender, reply)
+
+    def _undeliverable(self, message: Any, sender: Any, reply: Any) -> None:
+        self._dead_letter(message, sender, "no routees")
+        if reply is not None:
+            fail(
+                reply,
+                NoRouteesError(
+                    f"router {self.context.path} has no routees for "
+                    f"{type(message).__name__}; add some with AddRoutee or Resize, "
+                    "or find out why they stopped"
+                ),
+            )
+
+    def _dead_letter(self, message: Any, sender: Any, reason: str) -> None:
+        self.context.system._dead_letter(message, sender, self.context.self, reason)
+
+    def _routing_failed(self, message: Any, error: Exception) -> None:
+        # The router itself must not fail: a restart would stop the whole pool.
+        envelope = self.context.envelope
+        reply = None if envelope is None else envelope[2]
+        self._dead_letter(message, self.context.sender, "routing failed")
+        if reply is not None:
+            take_envelope(self.context)
+            fail(reply, error)
+            return
+        log.error(
+            "router %s could not route %s",
+            self.context.path,
+            type(message).__name__,
+            exc_info=error,
+        )
+
+    def _report(self, message: Any, error: Exception) -> None:
+        reply = take_envelope(self.context)[2]
+        if reply is not None:
+            fail(reply, error)
+            return
+        log.error(
+            "router %s failed handling %s",
+            self.context.path,
+            type(message).__name__,
+            exc_info=error,
+        )
+
+    def _refuse(self, message: Any, text: str) -> None:
+        _, sender, reply = take_envelope(self.context)
+        self._dead_letter(message, sender, "unhandled")
+        if reply is not None:
+            fail(reply, UnhandledMessageError(text))
+        else:
+            log.warning("%s", text)
+
+
+class _Retirement:
+    """An ask waiting for the routees it took out of the rotation to terminate."""
+
+    __slots__ = ("remaining", "reply")
+
+    def __init__(self, reply: Reply[Any], remaining: int) -> None:
+        self.reply = reply
+        self.remaining = remaining
+
+    def one_done(self, routees: Routees) -> None:
+        """One of them terminated; answer once all have."""
+        self.remaining -= 1
+        if self.remaining == 0:
+            answer(self.reply, routees)
+
+    def finish(self, routees: Routees) -> None:
+        """The router stops: answer now."""
+        if not self.reply.done():
+            answer(self.reply, routees)
+
+
+_MANAGEMENT: dict[type, Callable[[Router, Any], Any]] = {
+    GetRoutees: Router._get_routees,
+    AddRoutee: Router._add_routee,
+    RemoveRoutee: Router._remove_routee,
+    Resize: Router._resize,
+    ToAllRoutees: Router._to_all,
+    Terminated: Router._terminated,
+    WorkDone: Router._work_done,
+}
