@@ -69,7 +69,7 @@ from ._states import (
     TERMINATED,
 )
 from ._supervision import RESUME, STOP, Directive, SupervisorStrategy
-from ._timers import Timer, Timers
+from ._timers import Timer, Timers, _check_delay
 
 if TYPE_CHECKING:
     from ._actor import Actor
@@ -398,6 +398,7 @@ class Cell:
             raise TypeError(
                 f"become needs a callable taking the message, got {behaviour!r}"
             )
+        self._check_behaviour(asyncio.iscoroutinefunction(behaviour))
         extra = self.extras()
         stack = extra.behaviours
         if stack is None:
@@ -470,6 +471,9 @@ class Cell:
         The message comes when the actor has handled nothing for ``seconds``, and
         again after each further ``seconds`` of silence. None turns it off.
         """
+        if seconds is not None:
+            _check_delay("receive timeout", seconds, allow_zero=False)
+            self._check_behaviour(False)
         extra = self.extras()
         if extra.receive_timeout is not None:
             self.timers.cancel(_RECEIVE_TIMEOUT)
@@ -479,6 +483,20 @@ class Cell:
             timer = self.timers._start_idle(_RECEIVE_TIMEOUT, notice, seconds)
             extra.receive_timeout = timer
         self._apply_receive()
+
+    def _check_behaviour(self, is_async: bool) -> None:
+        """Refuse a behaviour this actor cannot take, before anything changes."""
+        actor = self.actor
+        if actor is not None and not hasattr(actor, "__dict__"):
+            raise TypeError(
+                f"{self.actor_class.__name__} declares __slots__ without __dict__, so "
+                "become() and receive timeouts cannot apply; add '__dict__' to them"
+            )
+        if is_async and self.dispatcher.thread_id == -1:
+            raise TypeError(
+                f"{self.path} runs on the thread dispatcher, which has no event loop "
+                "for an async behaviour; become() a sync function instead"
+            )
 
     def _apply_receive(self) -> None:
         """Point the instance's ``receive`` at the behaviour and timeout in force."""
@@ -497,11 +515,6 @@ class Cell:
         self.is_async = self.actor_class._zactor_async or any(
             asyncio.iscoroutinefunction(b) for b in behaviours
         )
-        if self.is_async and self.dispatcher.thread_id == -1:
-            raise TypeError(
-                f"{self.path} runs on the thread dispatcher, which has no event loop "
-                "for an async behaviour; become() a sync function instead"
-            )
         try:
             if top is None:
                 actor.__dict__.pop("receive", None)
@@ -818,18 +831,18 @@ class Cell:
         actor_class = self.actor_class
         actor = actor_class.__new__(actor_class)
         actor.context = self
-        self.actor = None
+        self.actor = actor  # set first: the constructor may call become()
         extra.unstarted = True
         token = current_ref.set(self.ref)
         try:
             actor.__init__(*self.args, **(self.kwargs or {}))  # type: ignore[misc]
         except Exception as failure:
             current_ref.reset(token)
+            self.actor = None
             self._init_failed(failure)
             return
         current_ref.reset(token)
 
-        self.actor = actor
         self.is_async = actor_class._zactor_async
         self.run_hook(lambda: actor.post_restart(order.error), self._restart_done)
 

@@ -546,3 +546,8 @@ class ThreadDispatcher:
         """Stop taking turns and let the pool's threads end."""
         self.closed = True
         self.pool.shutdown(wait=False, cancel_futures=True)
+
+    def threads_alive(self) -> bool:
+        """True while a thread of the pool is still finishing a turn."""
+        threads = getattr(self.pool, "_threads", ())
+        return any(thread.is_alive() for thread in threads)

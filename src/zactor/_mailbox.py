@@ -129,6 +129,7 @@ class Mailbox:
     __slots__ = (
         "capacity",
         "cell",
+        "front",
         "lock",
         "overflow",
         "priority",
@@ -152,6 +153,7 @@ class Mailbox:
         self.lock = threading.Lock()
         self.queue: Any = [] if priority is not None else deque()
         self.sequence = itertools.count()
+        self.front = 0
         # Senders waiting for room: asyncio futures and thread locks, FIFO.
         self.waiters: deque[Any] = deque()
         # True while a wake-up for this mailbox sits in its dispatcher's inbox.
@@ -181,13 +183,20 @@ class Mailbox:
                 self._push(envelope, rank)
                 return
             policy = self.overflow
-            if policy == "drop_old":
-                dropped = (
-                    self._drop_last() if rank is not None else self.queue.popleft()
-                )
+            if policy != "drop_old":
+                dropped = envelope
+            elif rank is None:
+                dropped = self.queue.popleft()
                 self._push(envelope, rank)
             else:
-                dropped = envelope
+                last = max(self.queue)
+                if rank >= last[0]:
+                    dropped = envelope  # the newcomer is what would leave last
+                else:
+                    self.queue.remove(last)
+                    heapq.heapify(self.queue)
+                    dropped = last[2]
+                    self._push(envelope, rank)
         if policy in ("fail", "backpressure"):
             self._refuse(envelope)
             return
@@ -208,9 +217,12 @@ class Mailbox:
             if self.priority is None:
                 self.queue.extendleft(reversed(envelopes))
                 return
-            for envelope in envelopes:
+            # Sequence numbers below every earlier one, rising in the given order,
+            # so the messages come back first within their priority, in order.
+            self.front -= len(envelopes)
+            for offset, envelope in enumerate(envelopes):
                 rank = self._rank(envelope[0])
-                heapq.heappush(self.queue, (rank, -next(self.sequence), envelope))
+                heapq.heappush(self.queue, (rank, self.front + offset, envelope))
 
     def remove(self, envelope: Envelope) -> None:
         """Take one queued message out (a Terminated withdrawn by unwatch)."""
@@ -229,13 +241,6 @@ class Mailbox:
             self.queue.append(envelope)
         else:
             heapq.heappush(self.queue, (rank, next(self.sequence), envelope))
-
-    def _drop_last(self) -> Envelope:
-        last = max(self.queue)
-        self.queue.remove(last)
-        heapq.heapify(self.queue)
-        envelope: Envelope = last[2]
-        return envelope
 
     def _rank(self, message: Any) -> Any:
         spec = self.priority

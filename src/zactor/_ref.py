@@ -200,6 +200,7 @@ class ActorRef:
             or cell.is_async
             or cell.state != RUNNING
             or dispatcher.inline_budget <= 0
+            or type(cell.mailbox) is Mailbox  # its policy and key apply to asks too
         ):
             mailbox = cell.mailbox
             if mailbox is None:

@@ -442,6 +442,7 @@ class ActorSystem:
             cell.mailbox = mailbox.create(cell)
         actor = actor_class.__new__(actor_class)
         actor.context = cell
+        cell.actor = actor  # set first: the constructor may call become()
         if actor_class._zactor_has_init:
             token = current_ref.set(cell.ref)  # tells from __init__ come from it
             try:
@@ -452,7 +453,6 @@ class ActorSystem:
             actor.__init__(*args, **kwargs)  # type: ignore[misc]  # raises TypeError
         children[name] = cell
 
-        cell.actor = actor
         self._spawned += 1
         if actor_class._zactor_on_start:
             cell.start()
@@ -663,6 +663,7 @@ class ActorSystem:
             await self._stop_subtree(self._user, deadline)
             await self._stop_subtree(self._system_guardian, deadline)
             await self._stop_subtree(root, deadline)
+            await self._close_threads(deadline)
             self._finish_shutdown()
         else:
             await asyncio.shield(self._shutdown_done)
@@ -703,9 +704,22 @@ class ActorSystem:
             ", ".join(forced[:10]) + (" ..." if len(forced) > 10 else ""),
         )
 
+    async def _close_threads(self, deadline: float) -> None:
+        """Close the thread pool and wait, within the deadline, for its threads."""
+        pool = self._thread_dispatcher
+        if pool is None:
+            return
+        pool.close()
+        while pool.threads_alive() and time.monotonic() < deadline:  # noqa: ASYNC110 - threads have no awaitable join
+            await asyncio.sleep(0.005)
+        if pool.threads_alive():
+            log.warning(
+                "actor system %s: a thread-dispatcher handler still runs after the "
+                "shutdown timeout; its thread ends when the handler returns",
+                self.name,
+            )
+
     def _finish_shutdown(self) -> None:
-        if self._thread_dispatcher is not None:
-            self._thread_dispatcher.close()
         self.terminated = True
         if self._shutdown_done is not None and not self._shutdown_done.done():
             self._shutdown_done.set_result(None)

@@ -22,6 +22,7 @@ import threading
 from collections.abc import Callable, Hashable
 from typing import TYPE_CHECKING, Any
 
+from ._errors import MailboxFull, SystemShutDownError
 from ._reply import _CANCELLED, _DONE, _PENDING, Reply
 
 if TYPE_CHECKING:
@@ -43,9 +44,16 @@ class TimerTick(Reply[Any]):
 
     def _answer(self, value: object) -> None:
         self._state = _DONE
+        self._handled()
 
     def _fail(self, error: BaseException) -> None:
         self._state = _DONE
+        self._handled()
+
+    def _handled(self) -> None:
+        timer = self._about
+        if isinstance(timer, Timer) and timer.mode == "once":
+            timer.cell.timers._forget(timer)
 
 
 class Timer:
@@ -152,7 +160,7 @@ class TimerService:
         self._arm()
 
     def fire_due(self, now: float) -> int:
-        """Deliver every timer due by ``now``; returns how many fired."""
+        """Deliver every timer due by ``now``; returns how many ticks were queued."""
         fired = 0
         while True:
             with self.lock:
@@ -161,36 +169,42 @@ class TimerService:
                 _, _, timer = heapq.heappop(self.heap)
             if timer.cancelled:
                 continue
-            self._deliver(timer, now)
-            fired += 1
+            fired += self._deliver(timer, now)
         self.fired += fired
         return fired
 
-    def _deliver(self, timer: Timer, now: float) -> None:
+    def _deliver(self, timer: Timer, now: float) -> int:
         cell = timer.cell
-        if timer.mode == "idle" and now - timer.idle_since < timer.interval:
+        if timer.mode == "idle" and now < timer.idle_since + timer.interval:
             timer.due = timer.idle_since + timer.interval  # not silent long enough
             self.add(timer)
-            return
+            return 0
+        queued = 0
         tick = timer.tick
         if tick is None or tick._state != _PENDING:
             tick = timer.tick = TimerTick(None, "a timer tick")
+            tick._about = timer
+            envelope = (timer.message, None, tick)
             try:
-                cell.dispatcher.post(cell, (timer.message, None, tick))
-            except Exception:
-                timer.cancelled = True  # the system is gone
-                return
+                cell.dispatcher.post(cell, envelope)
+                queued = 1
+            except MailboxFull:
+                cell.system._dead_letter(timer.message, None, cell.ref, "mailbox full")
+            except SystemShutDownError:
+                timer.cancelled = True
+                return 0
 
         if timer.mode == "once":
             timer.cancelled = True
             cell.timers._expired(timer)
-            return
+            return queued
         if timer.mode in ("delay", "idle"):
             timer.due = now + timer.interval
         else:
             missed = math.floor((now - timer.due) / timer.interval) + 1
             timer.due += max(missed, 1) * timer.interval
         self.add(timer)
+        return queued
 
     def cancel_all(self) -> None:
         """Cancel every timer (the system is shutting down)."""
@@ -212,11 +226,14 @@ class Timers:
     the message arrives like a tell with no sender.
     """
 
-    __slots__ = ("_active", "_cell")
+    __slots__ = ("_active", "_cell", "_fired")
 
     def __init__(self, cell: Cell) -> None:
         self._cell = cell
         self._active: dict[Hashable, Timer] = {}
+        # Single timers that fired but whose tick is not handled yet: cancel and
+        # replace still withdraw that tick.
+        self._fired: dict[Hashable, Timer] = {}
 
     def __len__(self) -> int:
         return len(self._active)
@@ -253,15 +270,19 @@ class Timers:
     def cancel(self, key: Hashable) -> bool:
         """Cancel the timer ``key`` and withdraw its queued tick; True if it existed."""
         timer = self._active.pop(key, None)
+        fired = self._fired.pop(key, None)
+        if fired is not None:
+            fired.cancel()
         if timer is None:
-            return False
+            return fired is not None
         timer.cancel()
         return True
 
     def cancel_all(self) -> None:
         """Cancel every timer of this actor."""
         active, self._active = self._active, {}
-        for timer in active.values():
+        fired, self._fired = self._fired, {}
+        for timer in (*active.values(), *fired.values()):
             timer.cancel()
 
     def is_active(self, key: Hashable) -> bool:
@@ -284,6 +305,13 @@ class Timers:
     def _expired(self, timer: Timer) -> None:
         if self._active.get(timer.key) is timer:
             del self._active[timer.key]
+            tick = timer.tick
+            if tick is not None and tick._state == _PENDING:
+                self._fired[timer.key] = timer
+
+    def _forget(self, timer: Timer) -> None:
+        if self._fired.get(timer.key) is timer:
+            del self._fired[timer.key]
 
 
 def _check_delay(name: str, value: object, *, allow_zero: bool) -> None:

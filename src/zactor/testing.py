@@ -49,11 +49,14 @@ class VirtualTime:
         return self._now
 
     def advance(self, seconds: float) -> int:
-        """Move time forward, firing each timer at its due time; returns how many.
+        """Move time forward, firing each timer at its due time.
 
-        Periodic timers fire once per interval passed, each at its own instant,
-        exactly as the real clock would fire them with no delay. A tick that is
-        still queued when the next is due is not doubled (see ``Timers.every``).
+        Returns how many ticks were queued in mailboxes. The actors do not run
+        during ``advance``, so it behaves like a process that was paused for
+        ``seconds``: a periodic timer whose tick is still queued gets no second
+        one (see ``Timers.every``). To see every tick of a periodic timer,
+        advance one interval at a time and let the actors handle each tick in
+        between (for example by awaiting an ask).
         """
         if seconds < 0:
             raise ValueError(f"time only moves forward; got {seconds!r}")

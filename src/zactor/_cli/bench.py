@@ -4,8 +4,10 @@ Every line of the table shows the zactor figure, the floor measured in the same
 process just before (a tight loop of ``deque.append`` + ``deque.popleft`` + one
 bound method call per message, converted into the line's unit), the ratio
 zactor/floor, the target and whether it is met, and the figures of the peer
-frameworks that are installed. ``--quick`` is the smoke version CI runs; the
-default is the full suite.
+frameworks that are installed. A line that measures a variant of a plain
+workload (a supervising parent, a router, another mailbox) also shows how it
+compares with that workload, run in alternation with it in the same row.
+``--quick`` is the smoke version CI runs; the default is the full suite.
 """
 
 from __future__ import annotations
@@ -20,13 +22,15 @@ import platform
 import pstats
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import get_args
+from typing import Any, get_args
 
 import zactor
 
+from . import bench_features as features
 from . import bench_zactor as work
 from .bench_floor import Floor, measure_floor
 from .bench_memory import HOW, measure_memory
@@ -39,7 +43,20 @@ from .bench_report import (
     render_table,
     write_plot,
 )
-from .bench_rows import ROW_IDS, Line, PeerFigure, line_specs, parse_rows
+from .bench_rows import (
+    BACKPRESSURE_CAPACITY,
+    LINE_CHOICES,
+    MAILBOX_KINDS,
+    ROUTEES,
+    ROUTER_KINDS,
+    ROW_IDS,
+    Line,
+    PeerFigure,
+    chosen_lines,
+    line_specs,
+    parse_rows,
+    rows_of,
+)
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +64,9 @@ DESCRIPTION = (
     "Measure zactor's throughput, latency, spawn and stop times and memory per "
     "actor. Each line shows the zactor figure, the floor measured in the same "
     "process (deque.append + deque.popleft + one bound method call per message, "
-    "in the line's unit), the ratio zactor/floor, the target and PASS or SHORT, "
-    "and the figures of the installed peer frameworks."
+    "in the line's unit), the ratio zactor/floor, the ratio to the plain workload "
+    "where the line measures a variant of it, the target and PASS or SHORT (info "
+    "where there is no target), and the figures of the installed peer frameworks."
 )
 
 
@@ -70,6 +88,11 @@ class Scale:
         lifecycle_repeats: spawn-and-stop runs at the smallest count.
         peer_timeout: seconds each peer workload may take.
         memory_timeout: seconds one memory measurement may take.
+        compare_repeats: rounds of the supervised row, each running the plain
+            and the supervised tell once; the best of each is kept.
+        restarts: failures, each followed by a restart, of one restart run.
+        timers: single timers scheduled by the timer row.
+        timer_spread: the timers' delays lie between 0 and this, in seconds.
     """
 
     name: str
@@ -85,6 +108,10 @@ class Scale:
     lifecycle_repeats: int
     peer_timeout: float
     memory_timeout: float
+    compare_repeats: int
+    restarts: int
+    timers: int
+    timer_spread: float
 
 
 FULL = Scale(
@@ -101,6 +128,10 @@ FULL = Scale(
     lifecycle_repeats=3,
     peer_timeout=15.0,
     memory_timeout=600.0,
+    compare_repeats=5,
+    restarts=50_000,
+    timers=100_000,
+    timer_spread=0.5,
 )
 QUICK = Scale(
     name="quick",
@@ -116,6 +147,10 @@ QUICK = Scale(
     lifecycle_repeats=1,
     peer_timeout=10.0,
     memory_timeout=120.0,
+    compare_repeats=3,
+    restarts=5_000,
+    timers=20_000,
+    timer_spread=0.1,
 )
 
 # Which peer workload serves which row.
@@ -133,6 +168,10 @@ FAN_OUT_ACTORS = 1_000
 # How often a throughput run that ended too soon is resized and run again.
 MAX_RESIZES = 4
 
+# Workloads of asks are sized in steps this small: they run at a tenth of the
+# rate of tells, or less.
+ASK_STEP = 1_000
+
 
 @dataclass
 class BenchRun:
@@ -145,15 +184,43 @@ class BenchRun:
     lines: dict[str, Line]
     lifetimes: dict[int, work.LifeTimes] = field(default_factory=dict)
 
-    def fill(self, key: str, value: float, n: int, **details: object) -> None:
-        """Record a zactor figure, with the floor in its unit, if the line is shown."""
+    def fill(
+        self,
+        key: str,
+        value: float,
+        n: int,
+        *,
+        base: float | None = None,
+        **details: object,
+    ) -> None:
+        """Record a zactor figure, with the floor in its unit, if the line is shown.
+
+        ``base`` is the figure of the plain workload the line is a variant of,
+        measured in the same row.
+        """
         line = self.lines.get(key)
         if line is None:
             return
         line.value = value
         line.floor = line.spec.floor_figure(self.floor)
         line.n = n
+        line.base = base
         line.details.update(details)
+
+
+@dataclass(frozen=True)
+class Rates:
+    """The rates of one workload's throughput runs, and the best of them.
+
+    Attributes:
+        best: the highest rate, in units of work per second.
+        n: the work of one run, in the last size it was given.
+        runs: every counted run's rate, in the order they ran.
+    """
+
+    best: float
+    n: int
+    runs: list[float]
 
 
 # -- command line -----------------------------------------------------------------
@@ -179,7 +246,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=_rows_option,
         default=ROW_IDS,
         metavar="ROW,...",
-        help=f"rows to run, by name or number 1-8: {', '.join(ROW_IDS)} (default: all)",
+        help=f"rows to run, by name or number 1-{len(ROW_IDS)}: "
+        f"{', '.join(ROW_IDS)}; or single lines of rows 11 and 13: "
+        f"{', '.join(LINE_CHOICES)} (default: all rows)",
     )
     parser.add_argument(
         "--json", type=Path, metavar="FILE", help="write every figure to FILE"
@@ -216,7 +285,8 @@ def run(args: argparse.Namespace) -> int:
     """
     began = time.perf_counter()
     scale = QUICK if args.quick else FULL
-    rows: tuple[str, ...] = args.rows
+    choices: tuple[str, ...] = args.rows
+    rows = rows_of(choices)
     try:
         factory, loop_text = work.loop_factory(args.loop)
     except ValueError as error:
@@ -225,7 +295,7 @@ def run(args: argparse.Namespace) -> int:
 
     _progress(f"measuring the floor ({scale.floor_repeats} runs)")
     floor = measure_floor(scale.floor_messages, scale.floor_repeats)
-    specs = [s for s in line_specs(scale.actor_counts) if s.row in rows]
+    specs = chosen_lines(line_specs(scale.actor_counts, scale.timers), choices)
     lines = {spec.key: Line(spec) for spec in specs}
     bench = BenchRun(scale, args.loop, factory, floor, lines)
 
@@ -317,9 +387,73 @@ def _throughput(
     return max(rates), n, rates
 
 
-def _size_for(n: int, elapsed: float, seconds: float) -> int:
-    """The work that should take ``seconds``, with a margin, in steps of 10,000."""
-    return _round_up(n / elapsed * seconds * 1.2, 10_000)
+def _size_for(n: int, elapsed: float, seconds: float, step: int = 10_000) -> int:
+    """The work that should take ``seconds``, with a margin, in steps of ``step``."""
+    return _round_up(n / elapsed * seconds * 1.2, step)
+
+
+def _alternating(
+    bench: BenchRun,
+    workloads: Mapping[str, Callable[[int], float]],
+    repeats: int,
+    *,
+    pilot: int | None = None,
+    step: int = 10_000,
+) -> dict[str, Rates]:
+    """Best rate of each workload over ``repeats`` rounds that run each in turn.
+
+    Running the workloads in alternation (A B A B, not A A B B) exposes them to
+    the same disturbances of the machine, so that their ratio is fair. Each is
+    sized by a pilot run of its own to last at least ``scale.seconds``; a run
+    that ends too soon is not counted and resizes that workload, a few times at
+    most.
+    """
+    scale = bench.scale
+    first = pilot or scale.pilot
+    sizes = {
+        name: _size_for(first, seconds_for(first), scale.seconds, step)
+        for name, seconds_for in workloads.items()
+    }
+    runs: dict[str, list[float]] = {name: [] for name in workloads}
+    resizes = dict.fromkeys(workloads, 0)
+    for _ in range(repeats):
+        for name, seconds_for in workloads.items():
+            while True:
+                n = sizes[name]
+                elapsed = seconds_for(n)
+                if elapsed >= scale.seconds or resizes[name] >= MAX_RESIZES:
+                    break
+                resizes[name] += 1
+                sizes[name] = max(n, _size_for(n, elapsed, scale.seconds, step))
+            runs[name].append(n / elapsed)
+    return {name: Rates(max(rates), sizes[name], rates) for name, rates in runs.items()}
+
+
+def _timed(
+    bench: BenchRun, make: Callable[[int], Coroutine[Any, Any, float]]
+) -> Callable[[int], float]:
+    """A throughput workload as ``_alternating`` takes it: work in, seconds out."""
+
+    def seconds_for(n: int) -> float:
+        return work.run_async(bench.factory, make(n))
+
+    return seconds_for
+
+
+def _fill_versus(
+    bench: BenchRun, key: str, variant: Rates, plain: Rates, **details: object
+) -> None:
+    """Record a variant's best rate next to the best rate of its plain workload."""
+    bench.fill(
+        key,
+        variant.best,
+        variant.n,
+        base=plain.best,
+        runs=variant.runs,
+        baseline_runs=plain.runs,
+        baseline_n=plain.n,
+        **details,
+    )
 
 
 def _row_tell(bench: BenchRun) -> None:
@@ -410,6 +544,101 @@ def _row_memory(bench: BenchRun) -> None:
         bench.lines[key].floor = result["plain_per_instance"]
 
 
+def _row_supervised(bench: BenchRun) -> None:
+    rates = _alternating(
+        bench,
+        {
+            "tell": _timed(bench, work.tell_throughput),
+            "supervised": _timed(bench, features.supervised_tell_throughput),
+        },
+        bench.scale.compare_repeats,
+    )
+    _fill_versus(bench, "supervised", rates["supervised"], rates["tell"])
+
+
+def _row_restart(bench: BenchRun) -> None:
+    scale = bench.scale
+    runs = [
+        work.run_async(bench.factory, features.restart_time(scale.restarts))
+        for _ in range(scale.lifecycle_repeats)
+    ]
+    best = min(runs, key=lambda run: run.seconds)
+    bench.fill(
+        "restart",
+        best.seconds / best.restarts * 1e6,
+        best.restarts,
+        seconds=best.seconds,
+        runs_us=[run.seconds / run.restarts * 1e6 for run in runs],
+        failures_logged=best.logged,
+    )
+
+
+def _row_router(bench: BenchRun) -> None:
+    kinds = [kind for kind in ROUTER_KINDS if f"router-{kind}" in bench.lines]
+    if kinds:
+        workloads = {"tell": _timed(bench, work.tell_throughput)}
+        for kind in kinds:
+            routed = partial(features.routed_tells, kind=kind, routees=ROUTEES)
+            workloads[kind] = _timed(bench, routed)
+        rates = _alternating(bench, workloads, bench.scale.repeats)
+        for kind in kinds:
+            key = f"router-{kind}"
+            _fill_versus(bench, key, rates[kind], rates["tell"], routees=ROUTEES)
+    if "router-scatter" in bench.lines:
+        scattered = partial(features.scattered_asks, routees=ROUTEES)
+        rates = _alternating(
+            bench,
+            {
+                "ask": _timed(bench, features.direct_asks),
+                "scatter": _timed(bench, scattered),
+            },
+            bench.scale.repeats,
+            pilot=max(ASK_STEP, bench.scale.asks // 10),
+            step=ASK_STEP,
+        )
+        _fill_versus(
+            bench, "router-scatter", rates["scatter"], rates["ask"], routees=ROUTEES
+        )
+
+
+def _row_timers(bench: BenchRun) -> None:
+    scale = bench.scale
+    runs = [
+        work.run_async(
+            bench.factory, features.timer_times(scale.timers, scale.timer_spread)
+        )
+        for _ in range(scale.lifecycle_repeats)
+    ]
+    schedule = min(run.schedule for run in runs)
+    fire = min(run.fire for run in runs)
+    details = {
+        "spread_seconds": scale.timer_spread,
+        "schedule_seconds": schedule,
+        "fire_seconds": fire,
+        "after_due_ms": min(run.after_due for run in runs) * 1e3,
+    }
+    bench.fill(
+        "timers-schedule", schedule / scale.timers * 1e6, scale.timers, **details
+    )
+    bench.fill("timers-fire", scale.timers / fire, scale.timers, **details)
+
+
+def _mailbox_workload(kind: str) -> Callable[[int], Coroutine[Any, Any, float]]:
+    if kind == "backpressure":
+        return partial(features.backpressure_sends, capacity=BACKPRESSURE_CAPACITY)
+    return partial(features.mailbox_tells, kind=kind)
+
+
+def _row_mailbox(bench: BenchRun) -> None:
+    kinds = [kind for kind in MAILBOX_KINDS if f"mailbox-{kind}" in bench.lines]
+    workloads = {"tell": _timed(bench, work.tell_throughput)}
+    for kind in kinds:
+        workloads[kind] = _timed(bench, _mailbox_workload(kind))
+    rates = _alternating(bench, workloads, bench.scale.repeats)
+    for kind in kinds:
+        _fill_versus(bench, f"mailbox-{kind}", rates[kind], rates["tell"])
+
+
 ROW_RUNNERS: dict[str, Callable[[BenchRun], None]] = {
     "tell": _row_tell,
     "fanout": _row_fanout,
@@ -419,6 +648,11 @@ ROW_RUNNERS: dict[str, Callable[[BenchRun], None]] = {
     "spawn": _row_spawn,
     "memory": _row_memory,
     "stop": _row_stop,
+    "supervised": _row_supervised,
+    "restart": _row_restart,
+    "router": _row_router,
+    "timers": _row_timers,
+    "mailbox": _row_mailbox,
 }
 
 
@@ -488,7 +722,7 @@ def _notes(bench: BenchRun, rows: Iterable[str], peers: bool) -> list[str]:
         "idle actors (__slots__ = (), no state) are spawned under one parent, minus "
         "the growth for N instances of a plain class with __slots__ = (); the floor "
         "is one such plain instance",
-    }
+    } | _feature_notes(scale)
     texts = [text for row, text in notes.items() if row in chosen]
     if "stop" in chosen and "spawn" not in chosen:
         texts.append(notes["spawn"])
@@ -498,6 +732,13 @@ def _notes(bench: BenchRun, rows: Iterable[str], peers: bool) -> list[str]:
         "ratio = zactor / floor in the line's unit: for rates more is better, for "
         "times and sizes less is better"
     )
+    if chosen & {"supervised", "router", "mailbox"}:
+        texts.append(
+            "vs base = zactor / the plain workload the line is a variant of (the "
+            "tell of row 1, or for scatter-gather asks to one actor), run in "
+            "alternation with it in the same row; a target '-' means the line "
+            "informs (status info)"
+        )
     if peers:
         texts.append(
             "peers run smaller workloads than zactor (thousands of messages or "
@@ -506,45 +747,106 @@ def _notes(bench: BenchRun, rows: Iterable[str], peers: bool) -> list[str]:
     return texts
 
 
+def _feature_notes(scale: Scale) -> dict[str, str]:
+    return {
+        "supervised": "9: the tell of row 1 to a child of a parent whose class sets "
+        "OneForOne({ValueError: RESUME}, default=RESTART, backoff=Backoff(0.01, "
+        "1.0)); nothing fails. Run in alternation with the plain tell (A B A B), "
+        f"best of {scale.compare_repeats} each",
+        "restart": f"10: {scale.restarts:,} tells to an actor that raises on each "
+        "(OneForOne(max_restarts=None), no backoff), then one it handles, which "
+        "stamps the clock once every failure is handled and every restart done "
+        "(checked against statistics().restarts); the failures' log records are "
+        f"built but filtered out; best of {scale.lifecycle_repeats}; the floor is "
+        "1 floor message",
+        "router": f"11: the tell of row 1 through a router to a pool of {ROUTEES} "
+        "counting routees, in alternation with the plain tell, best of "
+        f"{scale.repeats} each; broadcast counts deliveries (1 message, "
+        f"{ROUTEES} deliveries); the floor counts the router's and the routee's "
+        f"handling: 2 floor messages, {1 + 1 / ROUTEES:g} per broadcast delivery, "
+        "3 for balancing (with the routee's notice that it is free). Scatter-gather: "
+        f"awaited asks from a coroutine, each to all {ROUTEES} routees, against "
+        f"awaited asks to one actor; the floor is {ROUTEES + 2} floor messages",
+        "timers": f"12: one actor calls context.timers.once(key, delay, key) "
+        f"{scale.timers:,} times in one handler, distinct keys, seeded random "
+        f"delays in [0, {scale.timer_spread:g}) s; schedule = that loop per timer; "
+        "ticks/s = timers / time from the first once() until the last tick was "
+        f"handled, at most {scale.timers / scale.timer_spread:,.0f} when firing "
+        f"keeps up with the delays (--json: after_due_ms); best of "
+        f"{scale.lifecycle_repeats}",
+        "mailbox": "13: the tell of row 1 to the same actor spawned with "
+        "mailbox=Bounded(10,000,000) (never full) or Priority(key=lambda m: m & 3), "
+        "and await ref.send(i, timeout) into Bounded("
+        f"{BACKPRESSURE_CAPACITY:,}, overflow='backpressure'); in alternation with "
+        f"the plain tell, best of {scale.repeats} each",
+    }
+
+
 # -- profiles ---------------------------------------------------------------------
 
 
-def _profile_work(bench: BenchRun, row: str) -> Callable[[], object] | None:
+Job = Callable[[], object]
+
+
+def _profile_work(bench: BenchRun, row: str) -> list[tuple[str, Job]] | None:
+    """The workloads to profile for ``row``, each with its name; None if none."""
     factory = bench.factory
-    jobs: dict[str, Callable[[], object]] = {
-        "tell": lambda: work.run_async(factory, work.tell_throughput(200_000)),
-        "fanout": lambda: work.run_async(
-            factory, work.fan_out(200_000, FAN_OUT_ACTORS)
-        ),
-        "pingpong": lambda: work.run_async(factory, work.ping_pong(100_000)),
-        "ask": lambda: work.run_async(factory, work.ask_latencies(20_000, 0)),
-        "spawn": lambda: work.run_async(factory, work.spawn_and_stop(100_000)),
+
+    def job(coroutine: Callable[[], Coroutine[Any, Any, object]]) -> Job:
+        return lambda: work.run_async(factory, coroutine())
+
+    jobs: dict[str, Job] = {
+        "tell": job(lambda: work.tell_throughput(200_000)),
+        "fanout": job(lambda: work.fan_out(200_000, FAN_OUT_ACTORS)),
+        "pingpong": job(lambda: work.ping_pong(100_000)),
+        "ask": job(lambda: work.ask_latencies(20_000, 0)),
+        "spawn": job(lambda: work.spawn_and_stop(100_000)),
+        "supervised": job(lambda: features.supervised_tell_throughput(200_000)),
+        "restart": job(lambda: features.restart_time(20_000)),
+        "timers": job(lambda: features.timer_times(100_000, 0.5)),
     }
-    jobs["stop"] = jobs["spawn"]
-    return jobs.get(row)
+    jobs["spawn and stop"] = jobs["spawn"]
+    lines: dict[str, Job] = {
+        f"router-{kind}": job(partial(features.routed_tells, 200_000, kind, ROUTEES))
+        for kind in ROUTER_KINDS
+    }
+    lines["router-scatter"] = job(partial(features.scattered_asks, 20_000, ROUTEES))
+    lines |= {
+        f"mailbox-{kind}": job(partial(_mailbox_workload(kind), 200_000))
+        for kind in MAILBOX_KINDS
+    }
+    if row in LINE_CHOICES.values():
+        return [(key, found) for key, found in lines.items() if key in bench.lines]
+    name = "spawn and stop" if row in ("spawn", "stop") else row
+    found = jobs.get(name)
+    return None if found is None else [(name, found)]
 
 
 def _profile_rows(bench: BenchRun, rows: Sequence[str]) -> None:
     """Print the functions that take the most time in each row's workload."""
     profiled: set[str] = set()
     for row in rows:
-        job = _profile_work(bench, row)
-        label = "spawn" if row == "stop" else row
-        if job is None:
+        named = _profile_work(bench, row)
+        if named is None:
             print(
                 f"\nprofile of {row}: not available in-process (the workload runs "
                 "on another thread or process); profile it with py-spy"
             )
             continue
-        if label in profiled:
-            continue
-        profiled.add(label)
-        profiler = cProfile.Profile()
-        profiler.enable()
-        job()
-        profiler.disable()
-        stream = io.StringIO()
-        stats = pstats.Stats(profiler, stream=stream)
-        stats.sort_stats("tottime").print_stats(15)
-        print(f"\nprofile of {'spawn and stop' if label == 'spawn' else row}:")
-        print(stream.getvalue().strip())
+        for name, job in named:
+            if name in profiled:
+                continue
+            profiled.add(name)
+            _print_profile(name, job)
+
+
+def _print_profile(name: str, job: Job) -> None:
+    profiler = cProfile.Profile()
+    profiler.enable()
+    job()
+    profiler.disable()
+    stream = io.StringIO()
+    stats = pstats.Stats(profiler, stream=stream)
+    stats.sort_stats("tottime").print_stats(15)
+    print(f"\nprofile of {name}:")
+    print(stream.getvalue().strip())

@@ -12,7 +12,7 @@ from typing import Any
 
 from .bench_floor import Floor
 from .bench_peers import PeerRun
-from .bench_rows import Line, Target
+from .bench_rows import BASELINE_NAMES, Line, Target
 
 FLOOR_TEXT = (
     "floor: deque.append + deque.popleft + one bound method call per message, in a "
@@ -68,11 +68,25 @@ def figure(value: float | None, unit: str) -> str:
     return f"{significant(value)} {unit}"
 
 
-def target_text(target: Target, unit: str) -> str:
-    """The target as the table shows it: ``>= 0.40 x floor``, ``<= 2 us``."""
+def target_text(target: Target | None, unit: str, baseline: str | None = None) -> str:
+    """The target as the table shows it: ``>= 0.40 x floor``, ``<= 2 us``, ``-``."""
+    if target is None:
+        return "-"
+    if target.of_baseline:
+        name = BASELINE_NAMES.get(baseline or "", "baseline")
+        return f"{target.op} {target.value:.2f} x {name}"
     if target.of_floor:
         return f"{target.op} {target.value:.2f} x floor"
     return f"{target.op} {figure(target.value, unit)}"
+
+
+def versus_text(line: Line) -> str:
+    """The line against its baseline, as the table shows it: ``0.985 x tell``."""
+    versus = line.versus
+    baseline = line.spec.baseline
+    if versus is None or baseline is None:
+        return ""
+    return f"{significant(versus)} x {BASELINE_NAMES[baseline]}"
 
 
 # -- the table --------------------------------------------------------------------
@@ -113,7 +127,8 @@ def _cells(line: Line, peers: Sequence[PeerRun], notes: _Footnotes) -> list[str]
         figure(line.value, spec.unit),
         figure(line.floor, spec.unit),
         "-" if ratio is None else significant(ratio),
-        target_text(spec.target, spec.unit),
+        versus_text(line),
+        target_text(spec.target, spec.unit, spec.baseline),
         status,
     ]
     return cells + [_peer_cell(line, peer, notes) for peer in peers]
@@ -134,10 +149,10 @@ def _align(rows: list[list[str]], right: set[int]) -> list[str]:
 def render_table(report: Report) -> str:
     """The readable table, with its header and footnotes."""
     notes = _Footnotes()
-    header = ["#", "line", "zactor", "floor", "ratio", "target", "status"]
+    header = ["#", "line", "zactor", "floor", "ratio", "vs base", "target", "status"]
     header += [peer.name for peer in report.peers]
     rows = [header] + [_cells(line, report.peers, notes) for line in report.lines]
-    right = {0, 2, 3, 4} | set(range(7, len(header)))
+    right = {0, 2, 3, 4, 5} | set(range(8, len(header)))
 
     floor = report.floor
     out = [
@@ -188,12 +203,8 @@ def _line_document(line: Line) -> dict[str, Any]:
         "zactor": line.value,
         "floor": line.floor,
         "ratio": line.ratio,
-        "target": {
-            "op": spec.target.op,
-            "value": spec.target.value,
-            "of_floor": spec.target.of_floor,
-            "text": target_text(spec.target, spec.unit),
-        },
+        "baseline": _baseline_document(line),
+        "target": _target_document(line),
         "status": line.status,
         "n": line.n,
         "actors": spec.count or None,
@@ -204,6 +215,27 @@ def _line_document(line: Line) -> dict[str, Any]:
             for name, found in line.peers.items()
         },
     }
+
+
+def _target_document(line: Line) -> dict[str, Any] | None:
+    spec = line.spec
+    target = spec.target
+    if target is None:
+        return None
+    return {
+        "op": target.op,
+        "value": target.value,
+        "of_floor": target.of_floor,
+        "of_baseline": target.of_baseline,
+        "text": target_text(target, spec.unit, spec.baseline),
+    }
+
+
+def _baseline_document(line: Line) -> dict[str, Any] | None:
+    baseline = line.spec.baseline
+    if baseline is None:
+        return None
+    return {"workload": baseline, "value": line.base, "ratio": line.versus}
 
 
 def json_document(report: Report) -> dict[str, Any]:
@@ -254,13 +286,18 @@ def _ticker() -> Any:
     return importlib.import_module("matplotlib.ticker")
 
 
+_STATUS_COLOURS = {"PASS": "#2a9d8f", "info": "#457b9d"}
+
+
 def _bars(line: Line, peers: Sequence[PeerRun]) -> list[tuple[str, float, str]]:
-    colour = "#2a9d8f" if line.status == "PASS" else "#e76f51"
+    colour = _STATUS_COLOURS.get(line.status, "#e76f51")
     bars = []
     if line.value is not None:
         bars.append(("zactor", line.value, colour))
     if line.floor is not None:
         bars.append(("floor", line.floor, "#8d99ae"))
+    if line.base is not None and line.spec.baseline is not None:
+        bars.append((BASELINE_NAMES[line.spec.baseline], line.base, "#a8dadc"))
     for peer in peers:
         found = line.peers.get(peer.name)
         if found is not None and found.value is not None:
@@ -270,6 +307,10 @@ def _bars(line: Line, peers: Sequence[PeerRun]) -> list[tuple[str, float, str]]:
 
 def _target_level(line: Line) -> float | None:
     target = line.spec.target
+    if target is None:
+        return None
+    if target.of_baseline:
+        return None if line.base is None else target.value * line.base
     if not target.of_floor:
         return target.value
     return None if line.floor is None else target.value * line.floor
@@ -317,7 +358,7 @@ def write_plot(report: Report, path: Path, pyplot: Any) -> None:
 
     figure_.suptitle(
         f"zactor {report.version} bench ({report.mode}), Python {report.python}, "
-        f"{report.loop}: green PASS, red SHORT, dashed line = target",
+        f"{report.loop}: green PASS, red SHORT, blue info, dashed line = target",
         fontsize=9,
     )
     figure_.tight_layout()

@@ -131,15 +131,26 @@ async def tell_throughput(messages: int) -> float:
     async with ActorSystem() as system:
         tally = Tally(messages, loop.create_future())
         tell = system.spawn(Counter, tally).tell
-        sleep = asyncio.sleep
-        every = YIELD_EVERY
+        return await timed_tells(tell, messages, tally)
 
-        start = time.perf_counter()
-        for first in range(0, messages, every):
-            for message in range(first, min(first + every, messages)):
-                tell(message)
-            await sleep(0)
-        end = await asyncio.wait_for(tally.done, PATIENCE)
+
+async def timed_tells(
+    tell: Callable[[Any], None], messages: int, tally: Tally
+) -> float:
+    """Seconds from the first of ``messages`` tells until ``tally`` runs out.
+
+    The sender yields to the loop every ``YIELD_EVERY`` tells, as a producer
+    coroutine would, so that the actors run while it sends.
+    """
+    sleep = asyncio.sleep
+    every = YIELD_EVERY
+
+    start = time.perf_counter()
+    for first in range(0, messages, every):
+        for message in range(first, min(first + every, messages)):
+            tell(message)
+        await sleep(0)
+    end = await asyncio.wait_for(tally.done, PATIENCE)
 
     return end - start
 
@@ -245,19 +256,19 @@ async def spawn_and_stop(actors: int) -> LifeTimes:
         stopped = time.perf_counter()
 
         after = system.statistics()
-    check_count("spawned", actors, middle.spawned - before.spawned)
-    check_count("terminated", actors + 1, after.terminated - before.terminated)
+    check_count("actors spawned", actors, middle.spawned - before.spawned)
+    check_count("actors terminated", actors + 1, after.terminated - before.terminated)
     return LifeTimes(actors, spawned - start, stopped - spawned)
 
 
 def check_count(what: str, expected: int, counted: int) -> None:
-    """Fail a workload whose system counted other actors than the workload made.
+    """Fail a workload whose system counted other work than the workload did.
 
     Raises:
         RuntimeError: the counts differ.
     """
     if counted != expected:
-        raise RuntimeError(f"expected {expected:,} actors {what}, counted {counted:,}")
+        raise RuntimeError(f"expected {expected:,} {what}, counted {counted:,}")
 
 
 def percentile(samples: list[int], fraction: float) -> int:

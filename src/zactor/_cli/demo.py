@@ -1,9 +1,12 @@
 """``zactor demo``: count the words of a directory of text with actors.
 
 A real workload for the runtime: readers stream files in chunks of whole lines, a
-pool of tokenizers splits them into words, counters each own a partition of the
-words, and an aggregator merges the partitions into a ranking. The actors are in
-:mod:`.demo_actors`; what counts as text and as a word is in :mod:`.demo_text`.
+balancing pool of tokenizers splits them into words, a consistent-hashing pool of
+counters each owns a partition of the words, and an aggregator merges the
+partitions into a ranking. ``--fail-rate`` makes tokenizers fail on purpose, to
+show supervision and retries keeping the count exact. The actors are in
+:mod:`.demo_actors`, the routing in :mod:`.demo_routing`, the faults in
+:mod:`.demo_faults`; what counts as text and as a word is in :mod:`.demo_text`.
 """
 
 from __future__ import annotations
@@ -15,13 +18,24 @@ import sys
 import sysconfig
 import textwrap
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
 from zactor import ActorFailed, ActorRef, ActorSystem, Subscription
 
-from .demo_actors import Coordinator, Progress, ProgressQuery, Result, Run, Settings
+from .demo_actors import (
+    TOKENIZERS,
+    Coordinator,
+    Progress,
+    ProgressQuery,
+    Result,
+    RouterReport,
+    Run,
+    Settings,
+)
+from .demo_faults import FaultPlan
 from .demo_text import (
     SKIPPED_DIRECTORIES,
     SNIFF_BYTES,
@@ -39,10 +53,12 @@ DIFFERENCES_SHOWN = 10
 
 DESCRIPTION = """\
 Count the words of a directory of text with actors: reader actors stream the
-files in chunks of whole lines, tokenizer actors split the chunks into words,
-counter actors each own a partition of the words, and an aggregator merges the
+files in chunks of whole lines, a balancing router hands each chunk to the next
+free tokenizer, which splits it into words, a consistent-hashing router sends
+each word to the counter that owns it, and an aggregator merges the counters'
 partitions and ranks the most frequent words. Prints the ranking, the files,
-bytes and words counted, the actor messages handled and the time it took."""
+bytes and words counted, what each router's routees did, the actor messages
+handled, the failures, restarts and retries, and the time it took."""
 
 
 def _section(title: str, text: str) -> str:
@@ -74,10 +90,19 @@ EPILOG = "\n\n".join(
             "alphabetical order.",
         ),
         _section(
+            "failures",
+            "with --fail-rate P a tokenizer fails each try of a chunk with "
+            "probability P, drawn from --seed and the chunk's place in the tree, so "
+            "that a run fails the same tries every time. Its supervisor restarts it, "
+            "and the coordinator sends the chunk again, at most --retries times; a "
+            "failed try sends no words, so the count stays exact.",
+        ),
+        _section(
             "exit status",
-            "0 done (and verified, with --verify); 1 the count failed, or --verify "
-            "found a difference; 2 bad arguments, such as a --path that is not a "
-            "directory; 130 interrupted with Ctrl-C.",
+            "0 done (and verified, with --verify); 1 the count failed (an actor "
+            "failed, or a chunk failed on every try), or --verify found a "
+            "difference; 2 bad arguments, such as a --path that is not a directory "
+            "or a --fail-rate outside [0, 1); 130 interrupted with Ctrl-C.",
         ),
     ]
 )
@@ -107,15 +132,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=_positive_int,
         default=4,
         metavar="N",
-        help="tokenizer actors splitting chunks into words (default: 4)",
+        help="tokenizer actors splitting chunks into words, behind a balancing "
+        "router (default: 4)",
     )
     parser.add_argument(
         "--counters",
         type=_positive_int,
         default=4,
         metavar="N",
-        help="counter actors; each owns the words whose CRC-32 modulo N is its "
-        "index (default: 4)",
+        help="counter actors behind a consistent-hashing router; each owns the "
+        "words its ring assigns it (default: 4)",
     )
     parser.add_argument(
         "--chunk-size",
@@ -139,6 +165,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="how many of the most frequent words to print (default: 20)",
     )
     parser.add_argument(
+        "--fail-rate",
+        type=_fraction,
+        default=0.0,
+        metavar="P",
+        help="make tokenizers fail each try of a chunk with probability P, "
+        "0 <= P < 1, to exercise supervision and retries (default: 0)",
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=1,
+        metavar="N",
+        help="picks which tries --fail-rate fails (default: 1)",
+    )
+    parser.add_argument(
+        "--retries",
+        type=_non_negative_int,
+        default=10,
+        metavar="N",
+        help="send a chunk that failed again at most N times, then give the run "
+        "up with status 1 (default: 10)",
+    )
+    parser.add_argument(
         "--verify",
         action="store_true",
         help="afterwards count again in one plain loop, without actors, and compare "
@@ -147,8 +196,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--json",
         metavar="FILE",
-        help="also write the figures (files, bytes, words, messages, seconds, top "
-        "words) to FILE as JSON",
+        help="also write the figures (files, bytes, words, messages, routers, "
+        "failures, restarts, retries, seconds, top words) to FILE as JSON",
     )
     parser.add_argument(
         "--progress",
@@ -160,14 +209,37 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _positive_int(text: str) -> int:
+    value = _whole_number(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {value}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    value = _whole_number(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value}")
+    return value
+
+
+def _whole_number(text: str) -> int:
     try:
-        value = int(text)
+        return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"expected a whole number, got {text!r}"
         ) from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {value}")
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0.0 <= value < 1.0:  # also refuses nan
+        raise argparse.ArgumentTypeError(
+            f"expected a probability with 0 <= P < 1, got {text}"
+        )
     return value
 
 
@@ -181,6 +253,9 @@ class Outcome:
     result: Result
     messages: int
     seconds: float
+    failures: int = 0
+    restarts: int = 0
+    handled: dict[str, int] = field(default_factory=dict)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -195,6 +270,8 @@ def run(args: argparse.Namespace) -> int:
         chunk_size=args.chunk_size,
         window=args.window or 2 * args.tokenizers,
         top=args.top,
+        faults=FaultPlan(args.fail_rate, args.seed),
+        retries=args.retries,
     )
     show_progress = sys.stderr.isatty() if args.progress is None else args.progress
     progress = ProgressLine(sys.stderr) if show_progress else None
@@ -255,17 +332,19 @@ async def count_with_actors(
     """Count the words of ``paths`` with a pipeline of actors.
 
     The actor system lives only for the run and is shut down however the run
-    ends: done, failed or cancelled (Ctrl-C cancels the main task). The failure
-    of any actor fails the run at once: a lost batch could never be acknowledged,
+    ends: done, failed or cancelled (Ctrl-C cancels the main task). A tokenizer
+    that fails a chunk is restarted and the chunk sent again; the failure of any
+    other actor fails the run at once: a lost batch could never be acknowledged,
     and the count would wait for it for ever.
 
     Raises:
-        RunFailed: an actor of the pipeline failed.
+        RunFailed: an actor of the pipeline failed, other than a tokenizer.
+        ChunkFailedError: a chunk failed on every try it was given.
     """
     started = time.perf_counter()
     async with ActorSystem("demo", threads=settings.readers) as system:
-        failure, subscription = _first_failure(system)
         coordinator = system.spawn(Coordinator, settings, name="demo")
+        failure, subscription = _first_failure(system, coordinator)
         job = asyncio.ensure_future(coordinator.ask(Run(tuple(paths))))
         try:
             await _wait_for(job, failure, coordinator, progress, started)
@@ -276,8 +355,27 @@ async def count_with_actors(
                 progress.clear()
         result = job.result()
         seconds = time.perf_counter() - started
-        messages = system.statistics().messages_handled
-    return Outcome(result, messages, seconds)
+        statistics = system.statistics()
+    return Outcome(
+        result,
+        statistics.messages_handled,
+        seconds,
+        failures=statistics.failures,
+        restarts=statistics.restarts,
+        handled=_handled_by_kind(result, statistics.messages_handled),
+    )
+
+
+def _handled_by_kind(result: Result, total: int) -> dict[str, int]:
+    """Messages handled per kind of actor; the routers handled the rest.
+
+    The routers' share is every routed message (one per chunk try and per
+    batch), the balancing router's note that a tokenizer is free again after
+    each try, and the routers' own requests (routees, flush).
+    """
+    handled = dict(result.handled)
+    handled["routers"] = total - sum(handled.values())
+    return handled
 
 
 class RunFailed(Exception):
@@ -285,21 +383,26 @@ class RunFailed(Exception):
 
 
 def _first_failure(
-    system: ActorSystem,
+    system: ActorSystem, coordinator: ActorRef
 ) -> tuple[asyncio.Future[ActorFailed], Subscription]:
-    """A future of the first ActorFailed event, and the subscription that feeds it.
+    """A future of the first ActorFailed event that fails the run, and its feed.
 
-    Events are published on the thread of the failing actor, so the future is
-    completed through the loop.
+    A tokenizer that raises in its handler does not fail the run: its supervisor
+    restarts it and the coordinator sends the chunk again. Events are published
+    on the thread of the failing actor, so the future is completed through the
+    loop.
     """
     loop = asyncio.get_running_loop()
     first: asyncio.Future[ActorFailed] = loop.create_future()
+    tokenizers = f"{coordinator.path}/{TOKENIZERS}/"
 
     def keep_first(event: ActorFailed) -> None:
         if not first.done():
             first.set_result(event)
 
     def on_failure(event: ActorFailed) -> None:
+        if event.message is not None and event.ref.path.startswith(tokenizers):
+            return  # handled by supervision and a retry
         try:
             loop.call_soon_threadsafe(keep_first, event)
         except RuntimeError:
@@ -349,6 +452,8 @@ class ProgressLine:
             f"files {progress.files_done}/{progress.files_total}  "
             f"{progress.bytes_read / 1e6:.1f} MB  {elapsed:.1f} s"
         )
+        if progress.retries:
+            text += f"  {progress.retries} retries"
         if self._in_place:
             self._stream.write("\r" + text.ljust(self._width))
             self._width = len(text)
@@ -380,10 +485,41 @@ def report_lines(outcome: Outcome) -> list[str]:
         f"files: {result.files:,} ({result.skipped:,} skipped: binary or unreadable)",
         f"bytes: {result.bytes:,} ({result.bytes / 2**20:.1f} MiB)",
         f"words: {result.words:,} ({len(result.counts):,} distinct)",
-        f"messages: {outcome.messages:,} handled ({rate:,.0f} per second)",
+        f"chunks: {result.chunks:,} ({result.retries:,} sent again after a failure)",
+    ]
+    lines += _router_lines("tokenizers", result.tokenizers, _tokenizer_figures)
+    lines += _router_lines("counters", result.counters, _counter_figures)
+    lines += [
+        f"messages: {outcome.messages:,} handled ({rate:,.0f} per second): "
+        + ", ".join(f"{kind} {count:,}" for kind, count in outcome.handled.items()),
+        f"supervision: {outcome.failures:,} failures, {outcome.restarts:,} "
+        f"restarts, {result.retries:,} retries",
         f"elapsed: {outcome.seconds:.2f} s",
     ]
     return lines
+
+
+def _router_lines(
+    kind: str, report: RouterReport | None, describe: Callable[[dict[str, int]], str]
+) -> list[str]:
+    """A router's path and logic, then one line per routee of what it did."""
+    if report is None:
+        return []
+    lines = [f"{kind}: {report.logic} at {report.path}, {len(report.routees)} routees"]
+    for path, figures in report.routees.items():
+        lines.append(f"  {path.rsplit('/', 1)[-1]}: {describe(figures)}")
+    return lines
+
+
+def _tokenizer_figures(figures: dict[str, int]) -> str:
+    return f"{figures['chunks']:,} chunks, {figures['faults']:,} failed tries"
+
+
+def _counter_figures(figures: dict[str, int]) -> str:
+    return (
+        f"{figures['batches']:,} batches, "
+        f"{figures.get('distinct_words', 0):,} distinct words"
+    )
 
 
 def verify(paths: list[Path], result: Result) -> bool:
@@ -428,11 +564,23 @@ def _write_json(name: str, root: Path, outcome: Outcome, verified: bool | None) 
         "words": result.words,
         "distinct_words": len(result.counts),
         "chunks": result.chunks,
+        "retries": result.retries,
+        "failures": outcome.failures,
+        "restarts": outcome.restarts,
         "messages": outcome.messages,
+        "messages_by_kind": outcome.handled,
         "seconds": round(outcome.seconds, 6),
         "messages_per_second": (
             round(outcome.messages / outcome.seconds, 1) if outcome.seconds else 0.0
         ),
+        "routers": {
+            kind: asdict(report)
+            for kind, report in (
+                ("tokenizers", result.tokenizers),
+                ("counters", result.counters),
+            )
+            if report is not None
+        },
         "top": [{"word": word, "count": count} for word, count in result.top],
         "verified": verified,
     }

@@ -1,20 +1,39 @@
 """The actors of the word-count demo and the messages between them.
 
-The pipeline, all of it children of one :class:`Coordinator`::
+The pipeline, all of it under one :class:`Coordinator`::
 
-    Coordinator --ReadNext--> Reader --Chunk--> Tokenizer --Batch--> PartitionCounter
-         ^   ^                  |                   |                      |
-         |   +----ChunkRead-----+                   |                      |
-         +-------------------Tokenized--------------+                      |
-         +-----------------------------Counted-----------------------------+
+    Coordinator --ReadNext--> Reader
+      ^  ^   |  ^                |
+      |  |   |  +---ChunkRead----+   (the chunk's bytes)
+      |  |   |
+      |  |   +--ask(Chunk)--> tokenizers: Router(Balancing) --> Tokenizer
+      |  +------answer: Tokenized, or the tokenizer's exception--------+
+      |                                                                |
+      |            counters: Router(ConsistentHashing) <--Batch--------+
+      |                          |
+      |                          v
+      +--------Counted------ PartitionCounter --Partition--> Aggregator
+
+The readers are plain children, one file at a time each: a reader keeps its open
+file between chunks, so its work is not interchangeable and a router does not
+fit. The tokenizers and the counters are pools behind routers, whose design
+(and why it stays exact) is in :mod:`.demo_routing`.
 
 Flow control: the coordinator hands out work one chunk at a time and keeps at most
 ``window`` chunks between "read" and "counted", so the readers never get ahead of
 the tokenizers and counters by more than that, and no mailbox grows with the size
-of the tree. A chunk is counted once its tokenizer has said how many batches it
-sent and every one of them has been acknowledged by its counter; the run is over
-when every file is read and no chunk is left. Then each counter hands its
+of the tree. A chunk is counted once its tokenizer has answered how many batches
+it sent and every one of them has been acknowledged by its counter; the run is
+over when every file is read and no chunk is left. Then each counter hands its
 partition to the :class:`Aggregator`, which merges them and ranks the words.
+
+Failures: the coordinator keeps a chunk's bytes until a tokenizer has answered
+for it. A tokenizer that raises (a :class:`~.demo_faults.TokenizerFault` under
+``--fail-rate``, or anything else) answers the ask with its exception and is
+restarted by its supervisor; the coordinator then sends the chunk again, up to
+``retries`` times, and fails the run with :class:`ChunkFailedError` after that.
+A tokenizer sends its batches only once the whole chunk is tokenized, after the
+point where it may fail, so a failed try never counts a word.
 """
 
 from __future__ import annotations
@@ -22,15 +41,43 @@ from __future__ import annotations
 import heapq
 import logging
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from io import BufferedReader
 from pathlib import Path
+from typing import Any
 
-from zactor import Actor, ActorRef, Reply, handler
+from zactor import (
+    Actor,
+    ActorRef,
+    GetRoutees,
+    Pool,
+    Reply,
+    Router,
+    RoutingLogic,
+    SystemShutDownError,
+    ToAllRoutees,
+    handler,
+)
 
-from .demo_text import SNIFF_BYTES, is_binary, partition_counts, read_chunk, words
+from .demo_faults import FaultPlan, Origin, TokenizerFault
+from .demo_routing import (
+    Partitioner,
+    counter_logic,
+    counter_supervision,
+    tokenizer_logic,
+    tokenizer_supervision,
+)
+from .demo_text import SNIFF_BYTES, is_binary, read_chunk, words
 
 log = logging.getLogger(__name__)
+
+TOKENIZERS = "tokenizers"
+"""The name of the tokenizers' router, a child of the coordinator."""
+
+COUNTERS = "counters"
+"""The name of the counters' router, a child of the coordinator."""
 
 
 # -- messages -------------------------------------------------------------------
@@ -50,62 +97,67 @@ class ProgressQuery:
 
 @dataclass(frozen=True, slots=True)
 class Progress:
-    """How much of the tree has been read so far."""
+    """How much of the tree has been read so far, and how many chunks were resent."""
 
     files_done: int
     files_total: int
     bytes_read: int
+    retries: int = 0
 
 
 @dataclass(frozen=True, slots=True)
 class ReadNext:
-    """Read the next chunk for ``tokenizer``, from a new file if ``path`` is set."""
+    """Read the next chunk, from a new file if ``path`` is set."""
 
     chunk_id: int
-    tokenizer: ActorRef
     path: Path | None
 
 
 @dataclass(frozen=True, slots=True)
 class ChunkRead:
-    """A reader's answer to ReadNext.
+    """A reader's answer to ReadNext: the chunk, empty if there was none.
 
-    ``sent`` is False when no chunk went to the tokenizer (an empty, binary or
-    unreadable file); ``end_of_file`` tells whether the reader is free for a new
-    file, and ``skipped`` whether that file was left out as binary or unreadable.
+    ``data`` is empty for an empty, binary or unreadable file; ``end_of_file``
+    tells whether the reader is free for a new file, and ``skipped`` whether
+    that file was left out as binary or unreadable.
     """
 
     reader: int
     chunk_id: int
-    size: int
-    sent: bool
+    data: bytes = field(repr=False)
     end_of_file: bool
     skipped: bool
 
 
 @dataclass(frozen=True, slots=True)
 class Chunk:
-    """Whole lines of one file, to be split into words."""
+    """Whole lines of one file, to be split into words: try ``attempt`` (from 0)."""
 
     chunk_id: int
     data: bytes = field(repr=False)
+    origin: Origin
+    attempt: int
 
 
 @dataclass(frozen=True, slots=True)
 class Tokenized:
-    """A tokenizer split a chunk into ``words`` words, sent as ``batches`` batches."""
+    """A tokenizer's answer: it split a chunk into ``words`` words, sent in batches."""
 
     chunk_id: int
-    tokenizer: int
+    tokenizer: str
     batches: int
     words: int
 
 
 @dataclass(frozen=True, slots=True)
 class Batch:
-    """The words of one chunk that belong to one counter, with their counts."""
+    """The words of one chunk that belong to one counter, with their counts.
+
+    ``key`` is one of those words: the counters' router routes the batch by it.
+    """
 
     chunk_id: int
+    key: str
     counts: dict[str, int] = field(repr=False)
 
 
@@ -114,6 +166,7 @@ class Counted:
     """A counter added a batch of the chunk to its partition."""
 
     chunk_id: int
+    counter: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,21 +180,36 @@ class Flush:
 class Partition:
     """One counter's partition of the words."""
 
-    index: int
+    counter: str
     counts: Counter[str] = field(repr=False)
 
 
 @dataclass(frozen=True, slots=True)
 class Merged:
-    """The aggregator's merge of every partition."""
+    """The aggregator's merge of every partition, and each partition's size."""
 
     top: list[tuple[str, int]]
     counts: Counter[str] = field(repr=False)
+    sizes: dict[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class RouterReport:
+    """What one router of the pipeline is and what each of its routees did."""
+
+    path: str
+    logic: str
+    routees: dict[str, dict[str, int]]
 
 
 @dataclass(frozen=True, slots=True)
 class Result:
-    """The outcome of a run, the answer to :class:`Run`."""
+    """The outcome of a run, the answer to :class:`Run`.
+
+    ``handled`` holds the messages handled by each kind of actor of the demo's
+    own (the routers' are what is left of the system's total); ``retries`` the
+    chunks sent to the tokenizers again after a failed try.
+    """
 
     files: int
     skipped: int
@@ -150,11 +218,15 @@ class Result:
     chunks: int
     top: list[tuple[str, int]]
     counts: Counter[str] = field(repr=False)
+    retries: int = 0
+    handled: dict[str, int] = field(default_factory=dict)
+    tokenizers: RouterReport | None = None
+    counters: RouterReport | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    """The shape of the pipeline."""
+    """The shape of the pipeline, and the faults to inject into it."""
 
     readers: int = 2
     tokenizers: int = 4
@@ -162,6 +234,37 @@ class Settings:
     chunk_size: int = 64 * 1024
     window: int = 8
     top: int = 20
+    faults: FaultPlan = field(default_factory=FaultPlan)
+    retries: int = 10
+
+
+class ChunkFailedError(Exception):
+    """A chunk failed on every try it was given: the count cannot be complete."""
+
+
+# The coordinator's own messages: outcomes of its asks, told back to it.
+
+
+@dataclass(frozen=True, slots=True)
+class _TokenizeOutcome:
+    chunk_id: int
+    reply: Reply[Tokenized]
+
+
+@dataclass(frozen=True, slots=True)
+class _RouteesOutcome:
+    router: str
+    reply: Reply[tuple[ActorRef, ...]]
+
+
+def _tell_back(
+    target: ActorRef, wrap: Callable[[Reply[Any]], object], reply: Reply[Any]
+) -> None:
+    """Tell ``target`` that ``reply`` completed; a done-callback of an ask."""
+    try:
+        target.tell(wrap(reply))
+    except SystemShutDownError:
+        pass  # the run is over already: nobody is waiting for the answer
 
 
 # -- ranking ----------------------------------------------------------------------
@@ -191,15 +294,13 @@ class Reader(Actor):
 
     @handler
     def read_next(self, message: ReadNext) -> None:
-        """Read and send on the next chunk, then tell the coordinator what it did."""
+        """Read the next chunk and hand it to the coordinator."""
         if message.path is not None and not self._open(message.path):
             self._answer(message.chunk_id, b"", end_of_file=True, skipped=True)
             return
 
         data = self._read()
         end_of_file = self._at_end()
-        if data:
-            message.tokenizer.tell(Chunk(message.chunk_id, data))
         if end_of_file:
             self._close()
         self._answer(message.chunk_id, data, end_of_file=end_of_file, skipped=False)
@@ -256,9 +357,7 @@ class Reader(Actor):
         self, chunk_id: int, data: bytes, *, end_of_file: bool, skipped: bool
     ) -> None:
         self._coordinator.tell(
-            ChunkRead(
-                self._index, chunk_id, len(data), bool(data), end_of_file, skipped
-            )
+            ChunkRead(self._index, chunk_id, data, end_of_file, skipped)
         )
 
     def on_stop(self) -> None:
@@ -267,34 +366,43 @@ class Reader(Actor):
 
 
 class Tokenizer(Actor):
-    """Splits chunks into words and sends each counter one batch per chunk."""
+    """Splits a chunk into words and sends each counter one batch of them.
+
+    A routee of the balancing router: it is asked for each chunk, and answers
+    with :class:`Tokenized` once the batches are on their way.
+
+    Args:
+        counters: the counters' router, which routes each batch by its key.
+        partitioner: groups words by the counter that router sends them to.
+        faults: which tries of which chunks to fail on purpose.
+    """
 
     def __init__(
-        self, index: int, coordinator: ActorRef, counters: tuple[ActorRef, ...]
+        self, counters: ActorRef, partitioner: Partitioner, faults: FaultPlan
     ) -> None:
-        self._index = index
-        self._coordinator = coordinator
         self._counters = counters
+        self._partitioner = partitioner
+        self._faults = faults
 
     @handler
-    def tokenize(self, chunk: Chunk) -> None:
-        """Count the chunk's words, partition them and send the batches on."""
+    def tokenize(self, chunk: Chunk) -> Tokenized:
+        """Count the chunk's words, group them by counter and send the batches."""
         found = words(chunk.data)
-        batches = partition_counts(Counter(found), len(self._counters))
+        groups = self._partitioner.group(Counter(found))
+        # Fail, if at all, before the first batch leaves: the chunk will be sent
+        # again, and a batch of a failed try would count its words twice.
+        if self._faults.strikes(chunk.origin, chunk.attempt):
+            raise TokenizerFault(self.context.path, chunk.chunk_id, chunk.attempt)
 
-        sent = 0
-        for counter, batch in zip(self._counters, batches, strict=True):
-            if batch:
-                counter.tell(Batch(chunk.chunk_id, batch))
-                sent += 1
-        self._coordinator.tell(Tokenized(chunk.chunk_id, self._index, sent, len(found)))
+        for group in groups:
+            self._counters.tell(Batch(chunk.chunk_id, next(iter(group)), group))
+        return Tokenized(chunk.chunk_id, self.context.path, len(groups), len(found))
 
 
 class PartitionCounter(Actor):
-    """Owns the counts of the words of one partition."""
+    """Owns the counts of the words that the counters' router sends it."""
 
-    def __init__(self, index: int, coordinator: ActorRef) -> None:
-        self._index = index
+    def __init__(self, coordinator: ActorRef) -> None:
         self._coordinator = coordinator
         self._counts: Counter[str] = Counter()
 
@@ -302,12 +410,12 @@ class PartitionCounter(Actor):
     def add(self, batch: Batch) -> None:
         """Add a batch to the partition and acknowledge it."""
         self._counts.update(batch.counts)
-        self._coordinator.tell(Counted(batch.chunk_id))
+        self._coordinator.tell(Counted(batch.chunk_id, self.context.path))
 
     @handler
     def flush(self, message: Flush) -> None:
         """Hand the partition over: the run is complete."""
-        message.aggregator.tell(Partition(self._index, self._counts))
+        message.aggregator.tell(Partition(self.context.path, self._counts))
 
 
 class Aggregator(Actor):
@@ -317,25 +425,28 @@ class Aggregator(Actor):
         self._partitions = partitions
         self._coordinator = coordinator
         self._top = top
-        self._received: dict[int, Counter[str]] = {}
+        self._received: dict[str, Counter[str]] = {}
 
     @handler
     def partition(self, message: Partition) -> None:
         """Keep one partition; merge when it was the last one."""
-        self._received[message.index] = message.counts
+        self._received[message.counter] = message.counts
         if len(self._received) < self._partitions:
             return
 
         merged: Counter[str] = Counter()
         for counts in self._received.values():
             merged.update(counts)
-        distinct = sum(len(counts) for counts in self._received.values())
+        sizes = {name: len(counts) for name, counts in self._received.items()}
+        distinct = sum(sizes.values())
         if distinct != len(merged):
             raise RuntimeError(
                 f"the partitions share {distinct - len(merged)} words; each word "
                 "must belong to exactly one counter"
             )
-        self._coordinator.tell(Merged(top=top_words(merged, self._top), counts=merged))
+        self._coordinator.tell(
+            Merged(top=top_words(merged, self._top), counts=merged, sizes=sizes)
+        )
 
 
 # -- the coordinator ----------------------------------------------------------------
@@ -346,14 +457,21 @@ class _ReaderSlot:
     ref: ActorRef
     busy: bool = False
     has_file: bool = False
+    # The index of the file being read in the run's paths, and where in it.
+    file: int = 0
+    offset: int = 0
 
 
 @dataclass(slots=True)
 class _ChunkState:
-    tokenizer: int
+    # The chunk's bytes, kept until a tokenizer has answered for them.
+    data: bytes | None = None
+    origin: Origin = (0, 0)
+    attempts: int = 0
     tokenized: bool = False
-    # Batches sent minus batches acknowledged; a Counted may overtake its Tokenized,
-    # since they come from different senders, so this can dip below zero.
+    # Batches sent minus batches acknowledged; a Counted may overtake the answer
+    # of the tokenizer, since they come from different senders, so this can dip
+    # below zero.
     outstanding: int = 0
 
 
@@ -365,16 +483,24 @@ class _Figures:
     bytes: int = 0
     words: int = 0
     chunks: int = 0
+    reads: int = 0
+    tries: int = 0
+    retries: int = 0
+    batches: int = 0
+    handled: int = 0
 
 
 @dataclass(slots=True)
 class _Pipeline:
     readers: list[_ReaderSlot]
-    tokenizers: tuple[ActorRef, ...]
-    counters: tuple[ActorRef, ...]
     aggregator: ActorRef
-    # Chunks handed to each tokenizer and not yet tokenized.
-    load: list[int]
+    counters: ActorRef
+    counters_logic: RoutingLogic
+    tokenizers: ActorRef | None = None
+    tokenizers_logic: RoutingLogic | None = None
+    # Per routee path: chunks tokenized and faults, batches counted.
+    tokenizer_figures: dict[str, dict[str, int]] = field(default_factory=dict)
+    counter_figures: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 class Coordinator(Actor):
@@ -389,7 +515,9 @@ class Coordinator(Actor):
         self._pending: dict[int, _ChunkState] = {}
         self._next_chunk = 0
         self._figures = _Figures()
+        self._ready = False
         self._flushed = False
+        self._over = False
 
     def on_stop(self) -> None:
         """Fail a run still in progress, so that nobody waits for it in vain."""
@@ -400,6 +528,7 @@ class Coordinator(Actor):
     @handler
     def run(self, message: Run) -> None:
         """Start counting; the ask is answered when the count is complete."""
+        self._figures.handled += 1
         if self._job is not None:
             raise RuntimeError("a coordinator counts one tree only")
         self._job = self.context.defer_reply()
@@ -407,19 +536,11 @@ class Coordinator(Actor):
         # Spawned here rather than in on_start: the runtime refuses children while
         # their parent is still starting.
         self._pipeline = self._spawn_pipeline()
-        self._pump()
-        self._finish_if_done()
+        self._ask_routees(COUNTERS, self._pipeline.counters)
 
     def _spawn_pipeline(self) -> _Pipeline:
+        """Spawn the readers, the aggregator and the counters' router."""
         settings, me, spawn = self._settings, self.context.self, self.context.spawn
-        counters = tuple(
-            spawn(PartitionCounter, i, me, name=f"counter-{i}")
-            for i in range(settings.counters)
-        )
-        tokenizers = tuple(
-            spawn(Tokenizer, i, me, counters, name=f"tokenizer-{i}")
-            for i in range(settings.tokenizers)
-        )
         readers = [
             _ReaderSlot(
                 spawn(
@@ -432,21 +553,78 @@ class Coordinator(Actor):
         aggregator = spawn(
             Aggregator, settings.counters, me, settings.top, name="aggregator"
         )
-        return _Pipeline(
-            readers, tokenizers, counters, aggregator, [0] * settings.tokenizers
+        logic = counter_logic()
+        pool = Pool(
+            PartitionCounter,
+            settings.counters,
+            args=(me,),
+            supervisor=counter_supervision(),
         )
+        counters = spawn(Router, logic, pool=pool, name=COUNTERS)
+        return _Pipeline(readers, aggregator, counters, logic)
+
+    def _spawn_tokenizers(self, counter_routees: tuple[ActorRef, ...]) -> None:
+        """Spawn the tokenizers' router, once the counters' routees are known."""
+        pipeline, settings = self._pipeline, self._settings
+        assert pipeline is not None
+        logic = tokenizer_logic()
+        pool = Pool(
+            Tokenizer,
+            settings.tokenizers,
+            args=(pipeline.counters, Partitioner(counter_routees), settings.faults),
+            supervisor=tokenizer_supervision(),
+        )
+        pipeline.tokenizers_logic = logic
+        pipeline.tokenizers = self.context.spawn(
+            Router, logic, pool=pool, name=TOKENIZERS
+        )
+        self._ask_routees(TOKENIZERS, pipeline.tokenizers)
+
+    def _ask_routees(self, name: str, router: ActorRef) -> None:
+        reply: Reply[tuple[ActorRef, ...]] = router.ask(GetRoutees())
+        reply.add_done_callback(
+            partial(_tell_back, self.context.self, partial(_RouteesOutcome, name))
+        )
+
+    @handler
+    def routees(self, message: _RouteesOutcome) -> None:
+        """A router listed its routees: go on with the start of the pipeline."""
+        self._figures.handled += 1
+        pipeline = self._pipeline
+        assert pipeline is not None
+        error = message.reply.exception(0)
+        if error is not None:
+            self._fail(error)
+            return
+
+        routees = message.reply.result(0)
+        if message.router == COUNTERS:
+            pipeline.counter_figures = {ref.path: {"batches": 0} for ref in routees}
+            self._spawn_tokenizers(routees)
+            return
+        pipeline.tokenizer_figures = {
+            ref.path: {"chunks": 0, "faults": 0} for ref in routees
+        }
+        self._ready = True
+        self._pump()
+        self._finish_if_done()
 
     @handler
     def progress(self, message: ProgressQuery) -> Progress:
         """Report how much has been read."""
         figures = self._figures
-        return Progress(figures.files_done, len(self._paths), figures.bytes)
+        figures.handled += 1
+        return Progress(
+            figures.files_done, len(self._paths), figures.bytes, figures.retries
+        )
 
     # -- flow control ---------------------------------------------------------------
 
     def _pump(self) -> None:
         """Give every idle reader a chunk to read, while the window has room."""
         assert self._pipeline is not None
+        if not self._ready or self._over:
+            return
         for slot in self._pipeline.readers:
             if len(self._pending) >= self._settings.window:
                 return
@@ -455,31 +633,35 @@ class Coordinator(Actor):
             if slot.has_file:
                 self._dispatch(slot, None)
             elif self._next_file < len(self._paths):
-                path = self._paths[self._next_file]
+                slot.file, slot.offset = self._next_file, 0
                 self._next_file += 1
                 slot.has_file = True
-                self._dispatch(slot, path)
+                self._dispatch(slot, self._paths[slot.file])
 
     def _dispatch(self, slot: _ReaderSlot, path: Path | None) -> None:
-        assert self._pipeline is not None
-        load = self._pipeline.load
-        tokenizer = min(range(len(load)), key=load.__getitem__)
-        load[tokenizer] += 1
-
         chunk_id = self._next_chunk
         self._next_chunk += 1
-        self._pending[chunk_id] = _ChunkState(tokenizer)
+        self._pending[chunk_id] = _ChunkState()
         slot.busy = True
-        slot.ref.tell(ReadNext(chunk_id, self._pipeline.tokenizers[tokenizer], path))
+        slot.ref.tell(ReadNext(chunk_id, path))
 
     @handler
     def chunk_read(self, message: ChunkRead) -> None:
-        """A reader is free again; a chunk that was not sent is done already."""
+        """A reader is free again: send its chunk on, or drop an empty one."""
         assert self._pipeline is not None
+        figures = self._figures
+        figures.handled += 1
+        figures.reads += 1
+        figures.bytes += len(message.data)
         slot = self._pipeline.readers[message.reader]
         slot.busy = False
-        figures = self._figures
-        figures.bytes += message.size
+        state = self._pending[message.chunk_id]
+        if message.data:
+            state.data, state.origin = message.data, (slot.file, slot.offset)
+            slot.offset += len(message.data)
+            self._tokenize(message.chunk_id, state)
+        else:
+            del self._pending[message.chunk_id]
         if message.end_of_file:
             slot.has_file = False
             figures.files_done += 1
@@ -488,27 +670,93 @@ class Coordinator(Actor):
             else:
                 figures.files += 1
 
-        if not message.sent:
-            state = self._pending.pop(message.chunk_id)
-            self._pipeline.load[state.tokenizer] -= 1
         self._pump()
         self._finish_if_done()
 
-    @handler
-    def tokenized(self, message: Tokenized) -> None:
-        """A tokenizer is done with a chunk and says how many batches to await."""
+    def _tokenize(self, chunk_id: int, state: _ChunkState) -> None:
+        """Ask the tokenizers' router to tokenize the chunk (again)."""
         assert self._pipeline is not None
-        self._pipeline.load[message.tokenizer] -= 1
-        self._figures.words += message.words
-        state = self._pending[message.chunk_id]
+        assert self._pipeline.tokenizers is not None
+        assert state.data is not None
+        chunk = Chunk(chunk_id, state.data, state.origin, state.attempts)
+        state.attempts += 1
+        # No timeout: a tokenizer always answers, with its words or its exception.
+        reply: Reply[Tokenized] = self._pipeline.tokenizers.ask(chunk)
+        reply.add_done_callback(
+            partial(_tell_back, self.context.self, partial(_TokenizeOutcome, chunk_id))
+        )
+
+    @handler
+    def tokenize_outcome(self, message: _TokenizeOutcome) -> None:
+        """A tokenizer answered for a chunk, with its words or with an exception."""
+        figures = self._figures
+        figures.handled += 1
+        figures.tries += 1
+        error = message.reply.exception(0)
+        if self._over:
+            return
+        if error is None:
+            self._tokenized(message.reply.result(0))
+        else:
+            self._try_failed(message.chunk_id, error)
+
+    def _tokenized(self, answer: Tokenized) -> None:
+        """The chunk's batches are on their way: now wait for their counters."""
+        assert self._pipeline is not None
+        self._figures.words += answer.words
+        self._tokenizer_figures(answer.tokenizer)["chunks"] += 1
+        state = self._pending[answer.chunk_id]
+        state.data = None
         state.tokenized = True
-        state.outstanding += message.batches
-        self._chunk_progressed(message.chunk_id, state)
+        state.outstanding += answer.batches
+        self._chunk_progressed(answer.chunk_id, state)
+
+    def _try_failed(self, chunk_id: int, error: BaseException) -> None:
+        """Send the chunk again, or give the run up once it is out of tries."""
+        if isinstance(error, TokenizerFault):
+            self._tokenizer_figures(error.tokenizer)["faults"] += 1
+        state = self._pending[chunk_id]
+        if state.attempts > self._settings.retries:
+            self._give_up(chunk_id, state, error)
+            return
+
+        log.debug("chunk %s failed (%s); sending it again", chunk_id, error)
+        self._figures.retries += 1
+        self._tokenize(chunk_id, state)
+
+    def _give_up(self, chunk_id: int, state: _ChunkState, error: BaseException) -> None:
+        file, offset = state.origin
+        size = len(state.data or b"")
+        self._fail(
+            ChunkFailedError(
+                f"chunk {chunk_id} of {self._paths[file]} (bytes {offset} to "
+                f"{offset + size}) failed on all {state.attempts} tries "
+                f"({self._settings.retries} retries); giving up; the last error: "
+                f"{type(error).__name__}: {error}"
+            )
+        )
+
+    def _tokenizer_figures(self, path: str) -> dict[str, int]:
+        assert self._pipeline is not None
+        figures = self._pipeline.tokenizer_figures
+        if path not in figures:
+            figures[path] = {"chunks": 0, "faults": 0}
+        return figures[path]
 
     @handler
     def counted(self, message: Counted) -> None:
         """A counter acknowledged one batch."""
-        state = self._pending[message.chunk_id]
+        assert self._pipeline is not None
+        figures = self._figures
+        figures.handled += 1
+        figures.batches += 1
+        counter = self._pipeline.counter_figures.setdefault(
+            message.counter, {"batches": 0}
+        )
+        counter["batches"] += 1
+        state = self._pending.get(message.chunk_id)
+        if state is None or self._over:
+            return
         state.outstanding -= 1
         self._chunk_progressed(message.chunk_id, state)
 
@@ -523,14 +771,15 @@ class Coordinator(Actor):
     def _finish_if_done(self) -> None:
         """Once everything is counted, have the counters hand in their partitions."""
         assert self._pipeline is not None
-        if self._flushed or self._pending or self._next_file < len(self._paths):
+        if not self._ready or self._over or self._flushed:
+            return
+        if self._pending or self._next_file < len(self._paths):
             return
         if any(slot.busy or slot.has_file for slot in self._pipeline.readers):
             return
 
         self._flushed = True
-        for counter in self._pipeline.counters:
-            counter.tell(Flush(self._pipeline.aggregator))
+        self._pipeline.counters.tell(ToAllRoutees(Flush(self._pipeline.aggregator)))
 
     # -- the end ----------------------------------------------------------------------
 
@@ -538,6 +787,15 @@ class Coordinator(Actor):
     def merged(self, message: Merged) -> None:
         """The partitions are merged: answer the run."""
         figures = self._figures
+        figures.handled += 1
+        pipeline = self._pipeline
+        assert pipeline is not None
+        assert pipeline.tokenizers is not None
+        for path, size in message.sizes.items():
+            pipeline.counter_figures.setdefault(path, {"batches": 0})
+            pipeline.counter_figures[path]["distinct_words"] = size
+
+        counters = self._settings.counters
         result = Result(
             files=figures.files,
             skipped=figures.skipped,
@@ -546,10 +804,29 @@ class Coordinator(Actor):
             chunks=figures.chunks,
             counts=message.counts,
             top=message.top,
+            retries=figures.retries,
+            handled={
+                "coordinator": figures.handled,
+                "readers": figures.reads,
+                "tokenizers": figures.tries,
+                "counters": figures.batches + counters,  # and one Flush each
+                "aggregator": counters,
+            },
+            tokenizers=RouterReport(
+                pipeline.tokenizers.path,
+                repr(pipeline.tokenizers_logic),
+                pipeline.tokenizer_figures,
+            ),
+            counters=RouterReport(
+                pipeline.counters.path,
+                repr(pipeline.counters_logic),
+                pipeline.counter_figures,
+            ),
         )
         if self._job is not None and not self._job.done():
             self._job.set_result(result)
 
-    def _fail(self, error: Exception) -> None:
+    def _fail(self, error: BaseException) -> None:
+        self._over = True
         if self._job is not None and not self._job.done():
             self._job.set_exception(error)
