@@ -704,15 +704,7 @@ def test_drop_new_turns_every_dropped_message_into_a_dead_letter() -> None:
     assert handled >= 1000
 
 
-@pytest.fixture
-def opted_in(request: pytest.FixtureRequest) -> None:
-    """Skip unless the run selects soak tests (``-m soak``), as the marker says."""
-    if "soak" not in str(request.config.option.markexpr):
-        pytest.skip("a soak run: opt in with -m soak")
-
-
 @pytest.mark.soak
-@pytest.mark.usefixtures("opted_in")
 def test_backpressure_a_million_messages() -> None:
     """1,000,000 sends from a 10x faster producer: all arrive, memory stays bounded."""
     tally, peak = asyncio.run(_run_backpressure(1_000_000))
@@ -723,7 +715,6 @@ def test_backpressure_a_million_messages() -> None:
 
 
 @pytest.mark.soak
-@pytest.mark.usefixtures("opted_in")
 def test_drop_new_a_million_messages() -> None:
     """1,000,000 tells from a 10x faster producer: handled + dead letters == sent."""
     handled, dead = _run_drop_new(1_000_000)
