@@ -686,25 +686,6 @@ def _run_drop_new(total: int) -> tuple[int, int]:
 MEMORY_BOUND = 1024 * 1024
 
 
-def test_backpressure_loses_nothing_and_bounds_memory() -> None:
-    """200,000 sends from a 10x faster producer: all arrive, memory stays bounded."""
-    tally, peak = asyncio.run(_run_backpressure(200_000))
-
-    assert tally.count == 200_000
-    assert 999 <= tally.longest <= 1000
-    assert peak < MEMORY_BOUND
-
-
-def test_drop_new_turns_every_dropped_message_into_a_dead_letter() -> None:
-    """200,000 tells from a 10x faster producer: handled + dead letters == sent."""
-    handled, dead = _run_drop_new(200_000)
-
-    assert handled + dead == 200_000
-    assert dead > 0
-    assert handled >= 1000
-
-
-@pytest.mark.soak
 def test_backpressure_a_million_messages() -> None:
     """1,000,000 sends from a 10x faster producer: all arrive, memory stays bounded."""
     tally, peak = asyncio.run(_run_backpressure(1_000_000))
@@ -714,7 +695,6 @@ def test_backpressure_a_million_messages() -> None:
     assert peak < MEMORY_BOUND
 
 
-@pytest.mark.soak
 def test_drop_new_a_million_messages() -> None:
     """1,000,000 tells from a 10x faster producer: handled + dead letters == sent."""
     handled, dead = _run_drop_new(1_000_000)
