@@ -15,9 +15,12 @@ from pathlib import Path
 
 import pytest
 
+from zactor import Actor, ActorSystem, GetRoutees, Pool, Router
 from zactor._cli import demo, demo_actors, demo_text
-from zactor._cli.demo_actors import Progress
-from zactor._cli.demo_text import Tally, find_text_files, partition_of, words
+from zactor._cli.demo_actors import Batch, Progress
+from zactor._cli.demo_faults import FaultPlan
+from zactor._cli.demo_routing import Partitioner, counter_logic
+from zactor._cli.demo_text import Tally, find_text_files, words
 from zactor._cli.main import main
 
 # The words of the tree built by ``make_tree``, counted by hand.
@@ -181,7 +184,7 @@ def test_verify_reports_the_words_that_differ(
 def test_json_file_holds_the_figures_and_the_ranking(
     tree: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """--json writes files, bytes, words, messages, seconds and the top list."""
+    """--json writes files, bytes, words, supervision, messages, seconds, top list."""
     figures_file = tmp_path / "out" / "figures.json"
     figures_file.parent.mkdir()
 
@@ -191,6 +194,7 @@ def test_json_file_holds_the_figures_and_the_ranking(
     assert status == 0
     assert figures["path"] == str(tree)
     assert figures["chunks"] == 4
+    assert (figures["retries"], figures["failures"], figures["restarts"]) == (0, 0, 0)
     assert figures["messages"] > 0
     assert figures["seconds"] > 0
     assert figures["messages_per_second"] > 0
@@ -303,6 +307,128 @@ def test_any_pipeline_shape_gives_the_same_counts(
     assert "verify: ok" in capsys.readouterr().out
 
 
+def make_lined_tree(root: Path) -> Path:
+    """The tree of ``make_tree`` plus 20 files of 10 short lines each."""
+    make_tree(root)
+    lines = root / "lines"
+    lines.mkdir()
+    for i in range(20):
+        (lines / f"f{i:02}.txt").write_bytes(b"alpha beta\nGamma alpha\n" * 5)
+    return root
+
+
+def test_failing_tokenizers_are_restarted_and_their_chunks_retried(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With --fail-rate 0.3 the counts are still exact, with restarts and retries."""
+    root = make_lined_tree(tmp_path / "tree")
+    calm, faulty = tmp_path / "calm.json", tmp_path / "faulty.json"
+    options = ["--path", str(root), "--chunk-size", "1", "--verify"]
+
+    calm_status = run_demo(*options, "--json", str(calm))
+    faulty_status = run_demo(*options, "--fail-rate", "0.3", "--json", str(faulty))
+
+    out = capsys.readouterr().out
+    without, with_faults = (
+        json.loads(f.read_text(encoding="utf-8")) for f in (calm, faulty)
+    )
+    assert (calm_status, faulty_status) == (0, 0)
+    assert out.count("verify: ok") == 2
+    assert with_faults["verified"] is True
+    assert with_faults["top"] == without["top"]
+    assert with_faults["top"][:5] == [
+        {"word": "alpha", "count": 200},
+        {"word": "beta", "count": 100},
+        {"word": "gamma", "count": 100},
+        {"word": "apple", "count": 5},
+        {"word": "banana", "count": 4},
+    ]
+    assert with_faults["words"] == without["words"] == 20 + 400
+    assert with_faults["chunks"] == without["chunks"] == 205
+    assert without["retries"] == without["failures"] == without["restarts"] == 0
+    assert with_faults["retries"] > 0
+    assert with_faults["restarts"] > 0
+    assert with_faults["failures"] == with_faults["retries"]
+    assert with_faults["restarts"] <= with_faults["failures"]
+    tokenizers = with_faults["routers"]["tokenizers"]["routees"].values()
+    assert sum(routee["faults"] for routee in tokenizers) == with_faults["retries"]
+    assert f"{with_faults['retries']} retries" in out
+
+
+def test_a_chunk_that_fails_every_try_gives_the_run_up(
+    tree: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """When every try fails, the run exits with status 1 and names the chunk."""
+    status = run_demo("--path", str(tree), "--fail-rate", "0.999999", "--retries", "3")
+
+    captured = capsys.readouterr()
+    assert status == 1
+    found = re.search(
+        r"the count failed: chunk \d+ of (.+) \(bytes 0 to \d+\) failed on all 4 of "
+        r"its tries \(3 retries\); the last error: TokenizerFault: "
+        r"/user/demo/tokenizers/routee-\d failed chunk \d+ on purpose \(try 4\)$",
+        captured.err,
+        re.MULTILINE,
+    )
+    assert found is not None
+    assert Path(found.group(1)).relative_to(tree).as_posix() in TEXT_FILES
+    assert captured.out == ""
+
+
+@pytest.mark.parametrize("rate", ["1", "1.5", "-0.1", "nan", "often"])
+def test_fail_rate_outside_zero_to_one_exits_with_status_2(
+    tree: Path, capsys: pytest.CaptureFixture[str], rate: str
+) -> None:
+    """A --fail-rate that is not a number in [0, 1) is refused with status 2."""
+    with pytest.raises(SystemExit) as exit_info:
+        run_demo("--path", str(tree), "--fail-rate", rate)
+
+    captured = capsys.readouterr()
+    assert exit_info.value.code == 2
+    assert "argument --fail-rate: expected a" in captured.err
+    assert captured.out == ""
+
+
+def test_report_shows_the_routers_and_what_each_routee_did(
+    tree: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The work goes through a balancing and a consistent-hashing router."""
+    figures_file = tmp_path / "figures.json"
+
+    status = run_demo(
+        "--path", str(tree), "--tokenizers", "3", "--counters", "5",
+        "--json", str(figures_file),
+    )  # fmt: skip
+
+    out = capsys.readouterr().out
+    figures = json.loads(figures_file.read_text(encoding="utf-8"))
+    tokenizers = figures["routers"]["tokenizers"]
+    counters = figures["routers"]["counters"]
+    assert status == 0
+    assert tokenizers["path"] == "/user/demo/tokenizers"
+    assert tokenizers["logic"] == "Balancing(prefetch=1)"
+    assert list(tokenizers["routees"]) == [
+        f"/user/demo/tokenizers/routee-{i}" for i in (1, 2, 3)
+    ]
+    assert sum(r["chunks"] for r in tokenizers["routees"].values()) == 4
+    assert counters["path"] == "/user/demo/counters"
+    assert counters["logic"] == "ConsistentHashing(virtual_nodes=100)"
+    assert len(counters["routees"]) == 5
+    distinct = [r["distinct_words"] for r in counters["routees"].values()]
+    assert sum(distinct) == figures["distinct_words"] == len(EXPECTED)
+    kinds = figures["messages_by_kind"]
+    assert kinds["readers"] == 5  # one ReadNext per file, as each fits one chunk
+    assert kinds["tokenizers"] == 4
+    assert kinds["aggregator"] == 5
+    assert kinds["routers"] > 0
+    assert sum(kinds.values()) == figures["messages"]
+    assert "tokenizers: Balancing(prefetch=1) at /user/demo/tokenizers" in out
+    assert (
+        "counters: ConsistentHashing(virtual_nodes=100) at /user/demo/counters" in out
+    )
+    assert "supervision: 0 failures, 0 restarts, 0 retries" in out
+
+
 def test_readers_stay_within_the_window_of_uncounted_chunks(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -340,41 +466,96 @@ def test_readers_stay_within_the_window_of_uncounted_chunks(
     assert 1 <= peak[0] <= 3
 
 
-@pytest.mark.parametrize(
-    ("function", "actor"),
-    [("words", "tokenizer-0"), ("read_chunk", "reader-0")],
-)
-def test_a_failing_actor_fails_the_run_instead_of_hanging(
-    tree: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-    function: str,
-    actor: str,
+def test_a_failing_reader_fails_the_run_instead_of_hanging(
+    tree: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """An exception in a tokenizer or a reader ends the run with status 1 and why."""
+    """An exception in a reader ends the run at once with status 1 and why."""
 
     def broken(*args: object) -> object:
         raise ValueError("broken on purpose")
 
-    monkeypatch.setattr(demo_actors, function, broken)
+    monkeypatch.setattr(demo_actors, "read_chunk", broken)
 
     status = run_demo("--path", str(tree), "--readers", "1", "--tokenizers", "1")
 
     captured = capsys.readouterr()
     assert status == 1
     assert (
-        f"the count failed: actor /user/demo/{actor} failed: "
+        "the count failed: actor /user/demo/reader-0 failed: "
         "ValueError: broken on purpose"
     ) in captured.err
     assert captured.out == ""
 
 
-def test_partition_of_a_word_is_stable_and_in_range() -> None:
-    """Partitions come from CRC-32, the same in every process, in 0..n-1."""
-    partitions = [partition_of(word, 4) for word in ("apple", "banana", "cherry")]
+def test_a_tokenizer_that_always_raises_gives_up_on_the_chunk(
+    tree: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A chunk that raises on every try is retried, then fails the run, named."""
 
-    assert partitions == [0, 3, 0]
-    assert {partition_of(f"w{i}", 3) for i in range(100)} == {0, 1, 2}
+    def broken(data: bytes) -> list[str]:
+        raise ValueError("broken on purpose")
+
+    monkeypatch.setattr(demo_actors, "words", broken)
+
+    status = run_demo(
+        "--path", str(tree), "--readers", "1", "--tokenizers", "1", "--retries", "2"
+    )
+
+    captured = capsys.readouterr()
+    assert status == 1
+    assert re.search(
+        r"the count failed: chunk \d+ of .+ \(bytes 0 to \d+\) failed on all 3 of "
+        r"its tries \(2 retries\); the last error: "
+        r"ValueError: broken on purpose$",
+        captured.err,
+        re.MULTILINE,
+    )
+    assert captured.out == ""
+
+
+class Whoami(Actor):
+    """Answers every message with its own path."""
+
+    def receive(self, message: object) -> str:
+        return self.context.path
+
+
+def test_partitioner_groups_words_as_the_counters_router_routes_them() -> None:
+    """Every word of a group goes, through the router, to the group's counter."""
+    vocabulary = Counter({f"word{i}": i + 1 for i in range(200)})
+
+    with ActorSystem("partitions") as system:
+        router = system.spawn(Router, counter_logic(), pool=Pool(Whoami, 3))
+        routees = router.ask(GetRoutees()).result(timeout=5)
+        partitioner = Partitioner(routees)
+        groups = partitioner.group(vocabulary)
+        routed = {
+            word: router.ask(Batch(0, word, {})).result(timeout=5)
+            for word in vocabulary
+        }
+
+    assert len(groups) == 3
+    assert sum(len(group) for group in groups) == len(vocabulary)
+    for group in groups:
+        owners = {partitioner.owner(word) for word in group}
+        assert len(owners) == 1
+        assert {routed[word] for word in group} == {owners.pop().path}
+
+
+def test_fault_plan_fails_a_reproducible_fraction_of_the_tries() -> None:
+    """The same seed fails the same tries; about a fraction P of them fail."""
+    tries = [((file, 64 * offset), attempt) for file in range(20)
+             for offset in range(25) for attempt in range(2)]  # fmt: skip
+    plan = FaultPlan(0.3, seed=7)
+
+    first = [plan.strikes(origin, attempt) for origin, attempt in tries]
+    again = [FaultPlan(0.3, seed=7).strikes(o, a) for o, a in tries]
+    other = [FaultPlan(0.3, seed=8).strikes(o, a) for o, a in tries]
+
+    assert first == again
+    assert first != other
+    assert 0.25 * len(tries) < sum(first) < 0.35 * len(tries)
+    assert not any(FaultPlan(0.0).strikes(o, a) for o, a in tries)
 
 
 def test_words_are_lowercased_runs_of_ascii_letters_digits_and_underscores() -> None:

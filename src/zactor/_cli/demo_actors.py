@@ -726,13 +726,18 @@ class Coordinator(Actor):
 
     def _give_up(self, chunk_id: int, state: _ChunkState, error: BaseException) -> None:
         file, offset = state.origin
-        size = len(state.data or b"")
+        end = offset + len(state.data or b"")
+        retries = state.attempts - 1
+        tries = (
+            "its only try"
+            if retries == 0
+            else f"all {state.attempts} of its tries ({retries} "
+            f"{'retry' if retries == 1 else 'retries'})"
+        )
         self._fail(
             ChunkFailedError(
-                f"chunk {chunk_id} of {self._paths[file]} (bytes {offset} to "
-                f"{offset + size}) failed on all {state.attempts} tries "
-                f"({self._settings.retries} retries); giving up; the last error: "
-                f"{type(error).__name__}: {error}"
+                f"chunk {chunk_id} of {self._paths[file]} (bytes {offset} to {end}) "
+                f"failed on {tries}; the last error: {type(error).__name__}: {error}"
             )
         )
 

@@ -2,7 +2,7 @@
 
 **Tokenizers: a balancing pool.** ``Router(Balancing(), pool=Pool(Tokenizer, N))``
 keeps the chunks in one queue and hands the next one to whichever tokenizer is
-free, so a tokenizer stuck on a big chunk never holds up a small one. The
+free, so a tokenizer busy with a big chunk never holds up a small one. The
 coordinator *asks* the router for each chunk: the router forwards the ask, and
 the tokenizer's answer (or its exception) answers it, which is how the
 coordinator learns that a chunk failed and must be sent again.
@@ -10,24 +10,26 @@ coordinator learns that a chunk failed and must be sent again.
 **Counters: a consistent-hashing pool.** The counters are
 ``Router(ConsistentHashing(key=batch_key), pool=Pool(PartitionCounter, N))``, so
 the router's hash ring decides which counter owns a word. Consistent hashing
-routes a *message* by one key, though, while a tokenizer has thousands of words
-per chunk: one message per word would cost thousands of messages per chunk, and
-one message per chunk would send every word to one counter. So the router is
-asked for its routees once (``GetRoutees``, by the coordinator before the
-tokenizers start), and the same ring is built over them: a
-:class:`ConsistentHashing` with the same ``virtual_nodes`` and the same routees,
-hence the same ring points (they are stable hashes of the routees' paths): a
-:class:`Partitioner`, shared by the tokenizers. With it a tokenizer groups a chunk's words by their owner, and sends each group as
-one :class:`~.demo_actors.Batch` *through the router*, keyed by one of its own
-words. Every word of a group has the same owner, so the router, hashing that
-one word on its ring, routes the whole group to the counter that owns all of
-its words.
+routes a *message* by one key, though, while a chunk has thousands of words: one
+message per word would cost thousands of messages per chunk, and one message
+per chunk would send all of its words to one counter. So:
 
-That keeps one message per (chunk, counter) with words, and it is exact: each
-batch reaches exactly one counter, once, so the sum of the partitions is the
-count, whatever the rings say; and since both rings are the same, each word
-always reaches the same counter, so the partitions are disjoint (the aggregator
-checks that, which would catch rings that disagree).
+1. The coordinator asks the counters' router for its routees once
+   (``GetRoutees``), before the tokenizers start, and builds a
+   :class:`Partitioner` over them: a :class:`ConsistentHashing` of its own with
+   the same ``virtual_nodes`` and the same routees, hence the same ring (its
+   points are stable hashes of the routees' paths), shared by the tokenizers.
+2. A tokenizer groups the words of a chunk by their owner on that ring, and
+   sends each group as one :class:`~.demo_actors.Batch` *through the router*,
+   keyed by one of the group's own words.
+3. The router hashes that word on its ring and routes the batch to its owner,
+   which owns every word of the group.
+
+That keeps one message per (chunk, counter) that has words, and it is exact:
+each batch reaches exactly one counter, once, so the sum of the partitions is
+the count whatever the rings say; and since the two rings are the same, each
+word always reaches the same counter, so the partitions are disjoint (the
+aggregator checks that, which would catch rings that disagree).
 """
 
 from __future__ import annotations

@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import os
 import re
-import zlib
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -88,25 +87,6 @@ def words(data: bytes) -> list[str]:
     UTF-8 sequence, spans a newline.
     """
     return WORD.findall(data.decode("utf-8", errors="replace").lower())
-
-
-def partition_of(word: str, partitions: int) -> int:
-    """The partition (0 to ``partitions - 1``) that owns ``word``.
-
-    CRC-32 rather than ``hash()``: string hashes are salted per process, and a
-    partition must not move between runs or processes.
-    """
-    return zlib.crc32(word.encode("ascii")) % partitions
-
-
-def partition_counts(counts: Counter[str], partitions: int) -> list[dict[str, int]]:
-    """Split ``counts`` into one dict per partition, by :func:`partition_of`."""
-    batches: list[dict[str, int]] = [{} for _ in range(partitions)]
-    crc32 = zlib.crc32
-    # partition_of written out: this loop runs once per distinct word of a chunk.
-    for word, count in counts.items():
-        batches[crc32(word.encode("ascii")) % partitions][word] = count
-    return batches
 
 
 def read_chunk(file: BinaryIO, size: int) -> bytes:
