@@ -17,10 +17,37 @@ from zactor._cli.bench import QUICK
 from zactor._cli.bench_floor import Floor
 from zactor._cli.bench_peers import PeerRun, run_peer
 from zactor._cli.bench_report import Report, render_table
-from zactor._cli.bench_rows import ROW_IDS, Line, PeerFigure, line_specs, parse_rows
+from zactor._cli.bench_rows import (
+    LINE_CHOICES,
+    ROW_IDS,
+    Line,
+    PeerFigure,
+    chosen_lines,
+    line_specs,
+    parse_rows,
+    rows_of,
+)
 from zactor._cli.main import main
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+# The lines of rows 9 to 13, and the plain workload each one is compared with.
+FEATURE_BASELINES = {
+    "supervised": "tell",
+    "restart": None,
+    "router-round-robin": "tell",
+    "router-random": "tell",
+    "router-broadcast": "tell",
+    "router-consistent-hashing": "tell",
+    "router-smallest-mailbox": "tell",
+    "router-balancing": "tell",
+    "router-scatter": "ask",
+    "timers-schedule": None,
+    "timers-fire": None,
+    "mailbox-bounded": "tell",
+    "mailbox-priority": "tell",
+    "mailbox-backpressure": "tell",
+}
 
 
 def run_bench(tmp_path: Path, *options: str) -> tuple[int, dict[str, Any]]:
@@ -39,13 +66,14 @@ def quick(tmp_path_factory: pytest.TempPathFactory) -> tuple[int, dict[str, Any]
 def test_quick_run_succeeds_and_covers_every_row(
     quick: tuple[int, dict[str, Any]],
 ) -> None:
-    """A quick run exits 0 and has a line for each of the eight rows."""
+    """A quick run exits 0 and has a line for each of the thirteen rows."""
     status, document = quick
 
     rows = {line["row"] for line in document["lines"]}
 
     assert status == 0
     assert rows == set(ROW_IDS)
+    assert len(ROW_IDS) == 13
     assert document["mode"] == "quick"
 
 
@@ -61,9 +89,11 @@ def test_quick_run_gives_positive_figures_floor_and_ratio_on_every_line(
         assert line["zactor"] > 0, line["key"]
         assert line["floor"] > 0, line["key"]
         assert line["ratio"] == pytest.approx(line["zactor"] / line["floor"])
-        assert line["status"] in ("PASS", "SHORT")
+        assert line["status"] in ("PASS", "SHORT", "info")
         assert line["n"] > 0
-    assert len(lines) == 9  # ask has a median and a p99 line; one actor count
+    # Rows 1-8: ask has a median and a p99 line, one actor count; then one line
+    # each for supervised and restart, 7 router lines, 2 timer and 3 mailbox lines.
+    assert len(lines) == 9 + 14
 
 
 def test_quick_run_puts_a_target_beside_every_line(
@@ -78,11 +108,49 @@ def test_quick_run_puts_a_target_beside_every_line(
         "op": ">=",
         "value": 0.40,
         "of_floor": True,
+        "of_baseline": False,
         "text": ">= 0.40 x floor",
     }
     assert targets["ask-p99"]["op"] == "<="
     assert targets["ask-p99"]["value"] == 5.0
     assert targets["memory-100000"]["value"] == 512.0
+    assert targets["supervised"] == {
+        "op": ">=",
+        "value": 0.97,
+        "of_floor": False,
+        "of_baseline": True,
+        "text": ">= 0.97 x tell",
+    }
+    assert [key for key, target in targets.items() if target is None] == [
+        key for key in FEATURE_BASELINES if key != "supervised"
+    ]
+
+
+def test_quick_run_compares_each_variant_with_its_plain_workload(
+    quick: tuple[int, dict[str, Any]],
+) -> None:
+    """Variant lines carry a positive baseline and ratio; untargeted lines say info."""
+    _, document = quick
+
+    lines = {line["key"]: line for line in document["lines"]}
+
+    for key, workload in FEATURE_BASELINES.items():
+        line = lines[key]
+        if workload is None:
+            assert line["baseline"] is None, key
+        else:
+            baseline = line["baseline"]
+            assert baseline["workload"] == workload, key
+            assert baseline["value"] > 0, key
+            assert baseline["ratio"] == pytest.approx(
+                line["zactor"] / baseline["value"]
+            )
+            assert len(line["details"]["runs"]) >= 1
+        if key != "supervised":
+            assert line["status"] == "info", key
+    assert lines["supervised"]["status"] in ("PASS", "SHORT")
+    assert len(lines["supervised"]["details"]["runs"]) == QUICK.compare_repeats
+    assert lines["tell"]["baseline"] is None
 
 
 def test_quick_run_records_the_floor_and_the_machine(
@@ -123,6 +191,56 @@ def test_quick_run_gives_each_peer_a_figure_or_a_reason(
             assert (cell["value"] or 0) > 0 or cell["reason"], (name, cell)
 
 
+def test_restart_line_counts_every_restart_and_keeps_failures_out_of_the_log(
+    quick: tuple[int, dict[str, Any]],
+) -> None:
+    """The restart line is per restart, and every planned failure was filtered."""
+    _, document = quick
+
+    restart = next(line for line in document["lines"] if line["key"] == "restart")
+
+    assert restart["unit"] == "us/restart"
+    assert restart["n"] == QUICK.restarts
+    assert restart["details"]["failures_logged"] == QUICK.restarts
+    assert restart["zactor"] == pytest.approx(
+        restart["details"]["seconds"] / QUICK.restarts * 1e6
+    )
+
+
+def test_timer_lines_give_the_scheduling_cost_and_the_firing_rate(
+    quick: tuple[int, dict[str, Any]],
+) -> None:
+    """Both timer lines cover the quick timer count and agree with their seconds."""
+    _, document = quick
+
+    lines = {line["key"]: line for line in document["lines"]}
+    schedule, fire = lines["timers-schedule"], lines["timers-fire"]
+
+    assert schedule["n"] == fire["n"] == QUICK.timers
+    assert schedule["unit"] == "us/timer"
+    assert fire["unit"] == "ticks/s"
+    assert fire["zactor"] == pytest.approx(
+        QUICK.timers / fire["details"]["fire_seconds"]
+    )
+    assert fire["details"]["fire_seconds"] >= QUICK.timer_spread * 0.9
+    assert fire["details"]["schedule_seconds"] < fire["details"]["fire_seconds"]
+
+
+def test_broadcast_line_counts_deliveries(
+    quick: tuple[int, dict[str, Any]],
+) -> None:
+    """The broadcast router's figure is in deliveries, one per routee and message."""
+    _, document = quick
+
+    broadcast = next(
+        line for line in document["lines"] if line["key"] == "router-broadcast"
+    )
+
+    assert broadcast["unit"] == "deliveries/s"
+    assert broadcast["details"]["routees"] == 4
+    assert broadcast["n"] % 4 == 0
+
+
 def test_memory_line_says_how_it_was_measured(
     quick: tuple[int, dict[str, Any]],
 ) -> None:
@@ -147,10 +265,29 @@ def test_rows_option_runs_only_the_chosen_rows(tmp_path: Path) -> None:
     assert document["peers"] == {}
 
 
+def test_rows_option_runs_feature_rows_and_single_lines(tmp_path: Path) -> None:
+    """--rows takes the new rows by name and number, and single router lines."""
+    status, document = run_bench(
+        tmp_path, "--rows", "mailbox-bounded,supervised,12,router-random", "--no-peers"
+    )
+
+    keys = [line["key"] for line in document["lines"]]
+
+    assert status == 0
+    assert keys == [
+        "supervised",
+        "router-random",
+        "timers-schedule",
+        "timers-fire",
+        "mailbox-bounded",
+    ]
+    assert all(line["zactor"] > 0 for line in document["lines"])
+
+
 def test_rows_option_rejects_an_unknown_row(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """An unknown row is a usage error (exit 2) that lists the valid rows."""
+    """An unknown row is a usage error (exit 2) that lists the valid rows and lines."""
     with pytest.raises(SystemExit) as exit_info:
         main(["bench", "--rows", "tell,warp"])
 
@@ -159,6 +296,7 @@ def test_rows_option_rejects_an_unknown_row(
     assert exit_info.value.code == 2
     assert "unknown row 'warp'" in error
     assert "pingpong" in error
+    assert "router-balancing" in error
 
 
 def test_parse_rows_takes_names_and_numbers_in_table_order() -> None:
@@ -166,6 +304,30 @@ def test_parse_rows_takes_names_and_numbers_in_table_order() -> None:
     rows = parse_rows("stop, 1,ASK,tell")
 
     assert rows == ("tell", "ask", "stop")
+
+
+def test_parse_rows_takes_single_lines_unless_their_row_is_chosen() -> None:
+    """A router or mailbox line stays alone, or is folded into its chosen row."""
+    choices = parse_rows("mailbox-priority, 10,router-scatter,ROUTER,13 ,11")
+
+    assert choices == ("restart", "router", "mailbox")
+    assert parse_rows("mailbox-priority,router-scatter,9") == (
+        "supervised",
+        "router-scatter",
+        "mailbox-priority",
+    )
+
+
+def test_single_lines_run_their_row_and_show_only_themselves() -> None:
+    """The rows that run and the lines that show follow from the names chosen."""
+    choices = ("tell", "router-scatter", "mailbox-backpressure")
+
+    rows = rows_of(choices)
+    keys = [spec.key for spec in chosen_lines(line_specs([10]), choices)]
+
+    assert rows == ("tell", "router", "mailbox")
+    assert keys == ["tell", "router-scatter", "mailbox-backpressure"]
+    assert set(LINE_CHOICES.values()) == {"router", "mailbox"}
 
 
 def test_plot_without_matplotlib_names_the_install_and_keeps_the_table(
@@ -237,6 +399,31 @@ def test_table_shows_a_dash_and_a_footnote_for_a_peer_without_a_figure() -> None
     assert "gamma: not run, not installed" in table
 
 
+def test_table_shows_the_baseline_ratio_and_info_for_lines_without_target() -> None:
+    """A variant shows 'x tell' and its target; an untargeted line '-' and info."""
+    specs = {spec.key: spec for spec in line_specs([10])}
+    supervised = Line(specs["supervised"], value=1e6, floor=4e6, n=10, base=2e6)
+    restart = Line(specs["restart"], value=30.0, floor=0.125, n=10)
+    report = Report(
+        mode="quick",
+        python="CPython 3.11",
+        cores=2,
+        loop="asyncio",
+        version="0",
+        floor=Floor(8e6, (8e6,), 100),
+        lines=[supervised, restart],
+    )
+
+    table = render_table(report)
+
+    rows = [
+        text.split("  ") for text in table.splitlines() if text[:3] in (" 9 ", "10 ")
+    ]
+    cells = [[cell.strip() for cell in row if cell.strip()] for row in rows]
+    assert cells[0][-4:] == ["0.250", "0.500 x tell", ">= 0.97 x tell", "SHORT"]
+    assert cells[1][-3:] == ["240", "-", "info"]
+
+
 def test_peer_that_does_not_start_in_time_is_ended_and_reported() -> None:
     """A peer child that says nothing within the bound is ended, with a reason."""
     pytest.importorskip("pykka")
@@ -259,3 +446,18 @@ def test_profile_option_prints_where_the_time_goes(
     assert "profile of ask:" in out
     assert "tottime" in out
     assert "ask_latencies" in out
+
+
+def test_profile_option_profiles_a_single_feature_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--profile on one mailbox line prints the profile of that line's workload."""
+    status, _ = run_bench(
+        tmp_path, "--rows", "mailbox-bounded", "--no-peers", "--profile"
+    )
+
+    out = capsys.readouterr().out
+    assert status == 0
+    assert "profile of mailbox-bounded:" in out
+    assert "_mailbox.py" in out  # the bounded mailbox is where its time goes
+    assert "profile of mailbox-priority:" not in out

@@ -21,6 +21,7 @@ from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Protocol
 
+from . import _loops as loops
 from ._current import current_ref
 from ._errors import SystemShutDownError
 from ._mailbox import Mailbox
@@ -105,6 +106,7 @@ class LoopDispatcher:
     def bind_thread(self) -> None:
         """Record the loop's thread; called on that thread once the loop runs."""
         self.thread_id = _get_ident()
+        loops.register(self.loop)
 
     # -- scheduling -------------------------------------------------------------
 
@@ -339,7 +341,7 @@ class LoopDispatcher:
         assert actor is not None
         receive = actor.receive
         n = self.throughput
-        task = asyncio.current_task()
+        task = asyncio.current_task(self.loop)
         try:
             while n and mailbox and cell.sysq is None and cell.state == RUNNING:
                 envelope = mailbox.popleft()
@@ -381,7 +383,7 @@ class LoopDispatcher:
         try:
             await coroutine
         except asyncio.CancelledError:
-            task = asyncio.current_task()
+            task = asyncio.current_task(self.loop)
             if task is not None and task.cancelling():
                 cell.task = None
                 then(asyncio.CancelledError("hook cancelled at shutdown"))

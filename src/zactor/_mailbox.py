@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, Literal
 
 from ._errors import MailboxFull
+from ._loops import runs_here
 
 if TYPE_CHECKING:
     from ._cell import Cell
@@ -327,7 +328,7 @@ class Mailbox:
 def _release(waiter: Any) -> None:
     if isinstance(waiter, asyncio.Future):
         loop = waiter.get_loop()
-        if asyncio._get_running_loop() is loop:
+        if runs_here(loop):
             _settle(waiter)
         elif not loop.is_closed():
             loop.call_soon_threadsafe(_settle, waiter)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._current import current_ref
 from ._errors import AskCycleError, InvalidStateError, MailboxFull
+from ._loops import running_loop
 from ._mailbox import Mailbox
 from ._messages import Stop
 from ._reply import _DONE, Reply, completed
@@ -106,8 +107,8 @@ class ActorRef:
 
         envelope = (message, _current(), None)
         deadline = None if timeout is None else time.monotonic() + timeout
-        loop = asyncio.get_running_loop()
         while not mailbox.try_append(envelope):
+            loop = running_loop()
             waiter = loop.create_future()
             if not mailbox.add_waiter(waiter):
                 continue

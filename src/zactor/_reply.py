@@ -14,6 +14,7 @@ from collections.abc import Callable, Generator
 from typing import Any, Generic, TypeVar
 
 from ._errors import AskTimeout, InvalidStateError
+from ._loops import running_loop, runs_here
 
 T = TypeVar("T")
 
@@ -27,7 +28,6 @@ _CANCELLED = 3
 _guard = threading.Lock()
 
 _LockType = type(threading.Lock())
-_get_running_loop = asyncio._get_running_loop
 _get_ident = threading.get_ident
 
 
@@ -165,7 +165,7 @@ class Reply(Generic[T]):
 
     def __await__(self) -> Generator[Any, None, T]:
         if self._state == _PENDING:
-            loop = asyncio.get_running_loop()
+            loop = running_loop()
             future = loop.create_future()
             self.add_done_callback(_wake_future(loop, future))
             handle = None
@@ -264,7 +264,7 @@ def _wake_future(
     loop: asyncio.AbstractEventLoop, future: asyncio.Future[None]
 ) -> Callable[[Reply[Any]], None]:
     def wake(_: Reply[Any]) -> None:
-        if _get_running_loop() is loop:
+        if runs_here(loop):
             if not future.done():
                 future.set_result(None)
         elif not loop.is_closed():

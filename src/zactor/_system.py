@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Literal
 
+from . import _loops as loops
 from ._actor import Actor
 from ._cell import Cell
 from ._current import current_ref
@@ -721,6 +722,8 @@ class ActorSystem:
 
     def _finish_shutdown(self) -> None:
         self.terminated = True
+        if self._loop is not None:
+            loops.unregister(self._loop)
         if self._shutdown_done is not None and not self._shutdown_done.done():
             self._shutdown_done.set_result(None)
         log.info("actor system %s shut down", self.name)
