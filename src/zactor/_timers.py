@@ -120,6 +120,7 @@ class TimerService:
         self.armed_for = math.inf
         self.fired = 0
         self.thread_id = 0
+        self.rearm_pending = False
         # With a virtual clock nothing is armed on the loop: time moves only when
         # the owner of the clock calls fire_due.
         self.manual = clock is not None
@@ -132,14 +133,18 @@ class TimerService:
         """Schedule ``timer`` at ``timer.due``; from any thread."""
         with self.lock:
             heapq.heappush(self.heap, (timer.due, next(self.sequence), timer))
-            earlier = timer.due < self.armed_for
-        if earlier:
+            earlier = timer.due < self.armed_for and not self.rearm_pending
+            if earlier:
+                self.rearm_pending = True
+        if earlier and not self.manual:
+            # One re-arm per loop iteration, however many timers a handler starts.
             if self.thread_id == _get_ident():
-                self._arm()
+                self.loop.call_soon(self._arm)
             else:
                 self.loop.call_soon_threadsafe(self._arm)
 
     def _arm(self) -> None:
+        self.rearm_pending = False
         if self.manual:
             return
         with self.lock:
@@ -162,14 +167,17 @@ class TimerService:
     def fire_due(self, now: float) -> int:
         """Deliver every timer due by ``now``; returns how many ticks were queued."""
         fired = 0
+        heap = self.heap
         while True:
-            with self.lock:
-                if not self.heap or self.heap[0][0] > now:
-                    break
-                _, _, timer = heapq.heappop(self.heap)
-            if timer.cancelled:
-                continue
-            fired += self._deliver(timer, now)
+            due: list[Timer] = []
+            with self.lock:  # one hold per batch, not per timer
+                while heap and heap[0][0] <= now:
+                    due.append(heapq.heappop(heap)[2])
+            if not due:
+                break
+            for timer in due:
+                if not timer.cancelled:
+                    fired += self._deliver(timer, now)
         self.fired += fired
         return fired
 
