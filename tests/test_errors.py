@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -16,6 +18,7 @@ from zactor import (
     ActorRef,
     ActorSystem,
     AskCycleError,
+    Event,
     InvalidNameError,
     InvalidStateError,
     NameTakenError,
@@ -72,8 +75,17 @@ class Impatient(Actor):
 class Terminator(Actor):
     """Calls the blocking system shutdown from inside a handler."""
 
-    def receive(self, message: Any) -> None:
+    def receive(self, message: Any) -> str:
         self.context.system.shutdown(timeout=1)
+        return "shutting down"
+
+    def on_stop(self) -> None:
+        self.context.system.events.publish(StoppedNote())
+
+
+@dataclass(frozen=True)
+class StoppedNote(Event):
+    """Published by Terminator's on_stop."""
 
 
 class BadConstructor(Actor):
@@ -264,19 +276,30 @@ def test_blocking_shutdown_on_the_loop_thread_raises() -> None:
     assert asyncio.run(main()) is False
 
 
-def test_blocking_shutdown_inside_a_handler_raises(drive: Drive) -> None:
-    """A handler calling system.shutdown() gets InvalidStateError; the system runs."""
+def test_shutdown_inside_a_handler_starts_it_and_returns() -> None:
+    """A handler calling system.shutdown() returns at once; the system then ends.
 
-    async def scenario(d: Driver) -> None:
-        terminator = d.spawn(Terminator)
+    The handler's actor stops once its handler has returned, so its on_stop runs
+    and the shutdown ends long before its timeout.
+    """
+    notes: list[StoppedNote] = []
+    system = ActorSystem().start()
+    system.events.subscribe(StoppedNote, notes.append)
+    terminator = system.spawn(Terminator)
 
-        with pytest.raises(InvalidStateError):
-            await d.ask(terminator, "end it all")
+    started = time.monotonic()
+    answer = terminator.ask("end it all").result(timeout=2)
+    ended = system.watch(terminator).result(timeout=2)
+    while not system.terminated and time.monotonic() - started < 2:
+        threading.Event().wait(0.01)
+    elapsed = time.monotonic() - started
+    system.shutdown(timeout=1)
 
-        assert d.system.terminated is False
-        assert await d.ask(d.spawn(Echo), "alive") == "alive"
-
-    drive(scenario)
+    assert answer == "shutting down"
+    assert ended.ref == terminator
+    assert system.terminated is True
+    assert elapsed < 0.9
+    assert len(notes) == 1
 
 
 @pytest.mark.parametrize(

@@ -70,7 +70,14 @@ def _annotated_types(function: Callable[..., Any]) -> tuple[type, ...]:
             f"but takes {len(parameters)} parameter(s)"
         )
 
-    hints = typing.get_type_hints(function)
+    try:
+        hints = typing.get_type_hints(function)
+    except NameError as error:
+        raise TypeError(
+            f"handler {function.__qualname__}: its annotation names a class that is "
+            f"not defined yet ({error}); define the message class before the actor, "
+            "or write @handler(MessageType)"
+        ) from error
     annotation = hints.get(parameters[1].name)
     if annotation is None:
         raise TypeError(
@@ -140,9 +147,16 @@ class Actor:
         # under them, so that overriding a handler needs no second decorator.
         names: dict[type, str] = {}
         for klass in reversed(cls.__mro__):
+            own: dict[type, str] = {}
             for name, attribute in vars(klass).items():
                 for message_type in getattr(attribute, _HANDLES, ()):
-                    names[message_type] = name
+                    if message_type in own:
+                        raise TypeError(
+                            f"{klass.__qualname__} has two handlers for "
+                            f"{message_type.__name__}: {own[message_type]} and {name}"
+                        )
+                    own[message_type] = name
+            names.update(own)
         table = {t: getattr(cls, name) for t, name in names.items()}
         cls._zactor_handlers = table
 

@@ -20,6 +20,7 @@ a dead letter and a later ask fails at once.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import threading
 import time
@@ -101,6 +102,7 @@ class Extras:
         "behaviours",
         "cause",
         "consecutive",
+        "deferred",
         "last_failure",
         "pending_restart",
         "receive_timeout",
@@ -137,6 +139,8 @@ class Extras:
         self.behaviours: list[Callable[[Any], Any]] | None = None
         self.stash: list[Envelope] | None = None
         self.receive_timeout: Timer | None = None
+        # Replies taken with defer_reply(): failed if the actor ends first.
+        self.deferred: list[Reply[Any]] | None = None
 
 
 class Cell:
@@ -290,6 +294,8 @@ class Cell:
         when this request stopped the actor, False if it was stopping already;
         never block on it from the actor's own handlers.
         """
+        if ref is not None:
+            _cell_of(ref, "stop")
         target = self.ref if ref is None else ref
         return target.stop()
 
@@ -301,7 +307,7 @@ class Cell:
         Watching an actor that has already terminated sends the notice at once;
         watching twice still sends one notice. Returns ``ref``.
         """
-        target = ref._cell
+        target = _cell_of(ref, "watch")
         watching = self.extras().watching
         if watching is None:
             watching = self.extras().watching = set()
@@ -313,7 +319,7 @@ class Cell:
     def unwatch(self, ref: ActorRef) -> None:
         """Stop watching ``ref``; no Terminated for it arrives after this call."""
         extra = self.extra
-        target = ref._cell
+        target = _cell_of(ref, "unwatch")
         if extra is not None and extra.watching and target in extra.watching:
             extra.watching.discard(target)
             target.post_system(Unwatch(self))
@@ -343,6 +349,13 @@ class Cell:
             return Reply(None, "a deferred reply to a tell")
         self.envelope = (envelope[0], envelope[1], None)
         reply: Reply[Any] = envelope[2]
+        extra = self.extras()
+        deferred = extra.deferred
+        if deferred is None:
+            deferred = extra.deferred = []
+        elif len(deferred) >= 64:
+            deferred[:] = [r for r in deferred if not r.done()]
+        deferred.append(reply)
         return reply
 
     def pipe(
@@ -358,14 +371,19 @@ class Cell:
         sender = self.ref
         loop = self.system.loop
 
+        if not inspect.isawaitable(awaitable):
+            raise TypeError(f"pipe needs an awaitable, got {awaitable!r}")
+
         async def forward() -> Any:
             try:
-                result = await awaitable
+                outcome: Any = await awaitable
             except Exception as error:
-                target.tell(PipeFailure(error), sender)
-                return None
-            target.tell(result, sender)
-            return result
+                outcome = PipeFailure(error)
+            try:
+                target.tell(outcome, sender)
+            except SystemShutDownError:
+                pass  # the system ended while the awaitable ran: nobody to tell
+            return outcome
 
         if self.dispatcher.thread_id == _get_ident():
             task = loop.create_task(forward())
@@ -622,7 +640,7 @@ class Cell:
     # -- failures and supervision -----------------------------------------------
 
     def failed(
-        self, error: Exception, message: object, reply: Reply[Any] | None
+        self, error: BaseException, message: object, reply: Reply[Any] | None
     ) -> None:
         """A handler raised: tell the asker or log it, then ask the supervisor."""
         if reply is not None and not reply.is_tick:
@@ -641,6 +659,8 @@ class Cell:
 
     def _init_failed(self, error: BaseException) -> None:
         """The constructor, on_start or post_restart raised."""
+        if self.state == TERMINATED:
+            return  # forced off meanwhile (a shutdown): nothing left to supervise
         log.error("actor %s failed to start", self.path, exc_info=error)
         self.system._failures += 1
         if ActorFailed in self.system.events.active:
@@ -1017,6 +1037,10 @@ class Cell:
     def _release(self, extra: Extras) -> None:
         if extra.timers is not None:
             extra.timers.cancel_all()
+        deferred, extra.deferred = extra.deferred, None
+        for reply in deferred or ():
+            if not reply.done():
+                reply._fail(self.dead_error())
         if extra.backoff_handle is not None:
             extra.backoff_handle.cancel()
             extra.backoff_handle = None
@@ -1087,9 +1111,11 @@ class Cell:
         token = current_ref.set(self.ref)
         try:
             outcome = hook()
-        except Exception as error:
+        except BaseException as error:
             current_ref.reset(token)
             then(error)
+            if isinstance(error, KeyboardInterrupt):
+                raise
             return
         current_ref.reset(token)
 
@@ -1100,6 +1126,12 @@ class Cell:
 
 
 _RECEIVE_TIMEOUT = object()
+
+
+def _cell_of(ref: object, what: str) -> Cell:
+    if not isinstance(ref, ActorRef):
+        raise TypeError(f"{what} needs an ActorRef, got {ref!r}")
+    return ref._cell
 
 
 def _idle_tracking(

@@ -16,17 +16,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Coroutine
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Protocol
 
 from . import _loops as loops
 from ._current import current_ref
-from ._errors import SystemShutDownError
+from ._errors import MailboxFull, SystemShutDownError
 from ._mailbox import Mailbox
 from ._messages import Envelope, SystemMessage
 from ._states import RUNNING, TERMINATED
+from ._threads import DaemonPool
 
 if TYPE_CHECKING:
     from ._cell import Cell
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _get_ident = threading.get_ident
+_clock = time.perf_counter
 
 Then = Callable[[BaseException | None], None]
 
@@ -89,8 +91,12 @@ class LoopDispatcher:
         self.throughput = throughput
         # Cells with work, in the order they became ready.
         self.ready: deque[Cell] = deque()
-        # Sends from other threads: (cell, envelope, None) or (cell, None, message).
+        # Sends from other threads: (cell, envelope, None), or (cell, None, None) to
+        # wake a cell whose Mailbox took the message itself. System messages have
+        # an inbox of their own, drained first, so that a flood of tells from
+        # another thread never holds back a stop.
         self.inbox: deque[tuple[Cell, Envelope | None, SystemMessage | None]] = deque()
+        self.sys_inbox: deque[tuple[Cell, SystemMessage]] = deque()
         # Invariant: True from the call_soon that queues run() until run() ends
         # with an empty ready queue.
         self.armed = False
@@ -100,7 +106,8 @@ class LoopDispatcher:
         # enough that the detour is rare, small enough to yield every ~ms.
         self.inline_budget = 0
         self.inline_asks = 512
-        self.turns_per_slice = 512
+        # How long one slice may run before the event loop gets its turn.
+        self.slice_seconds = 0.002
         self.handled = 0
 
     def bind_thread(self) -> None:
@@ -148,6 +155,9 @@ class LoopDispatcher:
             self.notify(cell)
             return
         self.inbox.append((cell, envelope, None))
+        if _ended(cell):
+            self._refuse_inbox()  # the system ended while this was being sent
+            return
         self._wake()
 
     def notify(self, cell: Cell) -> None:
@@ -165,10 +175,13 @@ class LoopDispatcher:
 
     def post_system(self, cell: Cell, message: SystemMessage) -> None:
         """Deliver a system message from any thread."""
+        if cell.state == TERMINATED:
+            cell._after_death(message)  # thread-safe: it only answers or posts
+            return
         if self.thread_id == _get_ident():
             cell.enqueue_system(message)
             return
-        self.inbox.append((cell, None, message))
+        self.sys_inbox.append((cell, message))
         self._wake()
 
     def take_system(self, cell: Cell) -> list[SystemMessage]:
@@ -193,40 +206,65 @@ class LoopDispatcher:
             self.run()
 
     def _drain_inbox(self) -> None:
+        sys_inbox = self.sys_inbox
+        while sys_inbox:
+            cell, message = sys_inbox.popleft()
+            cell.enqueue_system(message)
+
         inbox = self.inbox
         popleft = inbox.popleft
-        while inbox:
-            cell, envelope, message = popleft()
+        ready = self.ready
+        # At most this many per slice, so that a flood from another thread
+        # cannot keep the loop in here.
+        for _ in range(min(len(inbox), 16384)):
+            cell, envelope, _ = popleft()
             if envelope is None:
-                if message is not None:
-                    cell.enqueue_system(message)
-                    continue
                 mailbox = cell.mailbox
                 if type(mailbox) is Mailbox:
                     mailbox.wake_pending = False
                 if mailbox and not cell.scheduled:
                     cell.scheduled = True
-                    self.ready.append(cell)
+                    ready.append(cell)
                 continue
             mailbox = cell.mailbox
             if mailbox is None:
                 mailbox = cell.open_mailbox()
-            mailbox.append(envelope)
+            try:
+                mailbox.append(envelope)
+            except SystemShutDownError:
+                cell.system._dead_letter(
+                    envelope[0], envelope[1], cell.ref, "system shut down"
+                )
+                continue
+            except MailboxFull:
+                continue  # the Mailbox failed the ask or counted the drop
             if not cell.scheduled:
                 cell.scheduled = True
-                self.ready.append(cell)
+                ready.append(cell)
 
     def _refuse_inbox(self) -> None:
         """The loop is closed: fail asks and count tells still in the inbox."""
-        while self.inbox:
-            cell, envelope, _ = self.inbox.popleft()
-            if envelope is not None:
-                try:
-                    _refuse(cell, envelope)
-                except SystemShutDownError:
-                    cell.system._dead_letter(
-                        envelope[0], envelope[1], cell.ref, "system shut down"
-                    )
+        # Several threads may do this at once: pop until empty, never test first.
+        while True:
+            try:
+                cell, message = self.sys_inbox.popleft()
+            except IndexError:
+                break
+            cell._after_death(message)
+        refused: list[tuple[Cell, Envelope]] = []
+        while True:
+            try:
+                cell, envelope, _ = self.inbox.popleft()
+            except IndexError:
+                break
+            if envelope is None:
+                continue
+            if envelope[2] is not None:
+                _refuse(cell, envelope)  # an ask: its sender learns
+            else:
+                refused.append((cell, envelope))
+        if refused:
+            refused[0][0].system._dead_letters_at_shutdown(refused)
 
     # -- running ----------------------------------------------------------------
 
@@ -237,93 +275,123 @@ class LoopDispatcher:
         that the per-message work is a pop, a call and a few attribute writes.
         """
         self.inline_budget = self.inline_asks
-        if self.inbox:
+        if self.inbox or self.sys_inbox:
             self._drain_inbox()
 
         ready = self.ready
         popleft = ready.popleft
         turn = range(1, self.throughput + 1)
         set_current = current_ref.set
+        clock = _clock
+        deadline = clock() + self.slice_seconds
         handled = 0
-        turns = self.turns_per_slice
+        turns = 0
+        cell: Cell | None = None  # the cell in its turn, for the finally below
+        out_of_time = False
 
-        while ready and turns:
-            turns -= 1
-            cell = popleft()
+        try:
+            while ready:
+                # Step 0: the slice ends after `slice_seconds`, looked at every 16
+                # turns (and every 16 messages within a turn), so that I/O, timers
+                # and other tasks get the loop at least that often.
+                turns += 1
+                if not turns & 15 and clock() > deadline:
+                    break
+                cell = popleft()
 
-            # Step 1: system messages go before any user message.
-            if cell.sysq is not None:
-                cell.process_system()
-            if cell.task is not None:
-                continue  # a hook or an async turn owns the cell until it ends
-            state = cell.state
-            if state != RUNNING:
-                if state != TERMINATED:
+                # Step 1: system messages go before any user message.
+                if cell.sysq is not None:
+                    cell.process_system()
+                if cell.task is not None:
+                    cell = None
+                    continue  # a hook or an async turn owns the cell until it ends
+                state = cell.state
+                if state != RUNNING:
+                    if state != TERMINATED:
+                        if cell.sysq is not None:
+                            ready.append(cell)
+                        else:
+                            cell.scheduled = False
+                    cell = None
+                    continue
+
+                mailbox = cell.mailbox
+                if not mailbox:
                     if cell.sysq is not None:
-                        ready.append(cell)
+                        ready.append(cell)  # more system messages came in meanwhile
                     else:
                         cell.scheduled = False
-                continue
+                    cell = None
+                    continue
 
-            mailbox = cell.mailbox
-            if not mailbox:
-                if cell.sysq is not None:
-                    ready.append(cell)  # more system messages came in meanwhile
-                else:
-                    cell.scheduled = False
-                continue
+                # Step 2: an async actor gets one task for this turn.
+                if cell.is_async:
+                    self._start_async_turn(cell)
+                    cell = None
+                    continue
 
-            # Step 2: an async actor gets one task for this turn.
-            if cell.is_async:
-                self._start_async_turn(cell)
-                continue
-
-            # Step 3: up to `throughput` messages through the sync handler. The
-            # loop ends early when the mailbox is empty, a system message came
-            # in, or a failure took the cell out of RUNNING.
-            receive = cell.actor.receive  # type: ignore[union-attr]
-            set_current(cell.ref)
-            next_envelope = mailbox.popleft
-            count = 0
-            for count in turn:  # noqa: B007 - after the loop: messages handled
-                envelope = next_envelope()
-                cell.envelope = envelope
-                reply = envelope[2]
-                if reply is None:
-                    try:
-                        receive(envelope[0])
-                    except Exception as error:
-                        cell.failed(error, envelope[0], None)
-                        if cell.state != RUNNING:
-                            break
-                elif reply._state:
-                    self._expired(cell, envelope)
-                else:
-                    try:
-                        result = receive(envelope[0])
-                    except Exception as error:
-                        cell.failed(error, envelope[0], _own(cell, envelope))
-                        if cell.state != RUNNING:
-                            break
+                # Step 3: up to `throughput` messages through the sync handler. The
+                # loop ends early when the mailbox is empty, a system message came
+                # in, a failure took the cell out of RUNNING, or the slice is over.
+                receive = cell.actor.receive  # type: ignore[union-attr]
+                set_current(cell.ref)
+                next_envelope = mailbox.popleft
+                count = 0
+                for count in turn:
+                    envelope = next_envelope()
+                    cell.envelope = envelope
+                    reply = envelope[2]
+                    if reply is None:
+                        try:
+                            receive(envelope[0])
+                        except Exception as error:
+                            cell.failed(error, envelope[0], None)
+                            if cell.state != RUNNING:
+                                break
+                        except BaseException as error:
+                            _fatal(cell, error, envelope, None)
+                            if cell.state != RUNNING:
+                                break
+                    elif reply._state:
+                        self._expired(cell, envelope)
                     else:
-                        if cell.envelope is envelope:
-                            reply._answer(result)
-                if not mailbox or cell.sysq is not None:
+                        try:
+                            result = receive(envelope[0])
+                        except Exception as error:
+                            cell.failed(error, envelope[0], _own(cell, envelope))
+                            if cell.state != RUNNING:
+                                break
+                        except BaseException as error:
+                            _fatal(cell, error, envelope, _own(cell, envelope))
+                            if cell.state != RUNNING:
+                                break
+                        else:
+                            if cell.envelope is envelope:
+                                reply._answer(result)
+                    if not mailbox or cell.sysq is not None:
+                        break
+                    if not count & 15 and clock() > deadline:
+                        out_of_time = True
+                        break
+                handled += count
+
+                # Step 4: back to the ready queue if work is left, else idle.
+                if cell.sysq is not None or (mailbox and cell.state == RUNNING):
+                    ready.append(cell)
+                elif cell.state != TERMINATED:
+                    cell.scheduled = False
+                cell = None
+                if out_of_time:
                     break
-            handled += count
-
-            # Step 4: back to the ready queue if work is left, else idle.
-            if cell.sysq is not None or (mailbox and cell.state == RUNNING):
-                ready.append(cell)
-            elif cell.state != TERMINATED:
-                cell.scheduled = False
-
-        set_current(None)
-        self.handled += handled
-        if ready or self.inbox:
-            self.loop.call_soon(self.run)
-        else:
-            self.armed = False
+        finally:
+            if cell is not None:
+                ready.append(cell)  # an exception left it mid-turn: keep it going
+            set_current(None)
+            self.handled += handled
+            if ready or self.inbox or self.sys_inbox:
+                self.loop.call_soon(self.run)
+            else:
+                self.armed = False
 
     def _expired(self, cell: Cell, envelope: Envelope) -> None:
         if not envelope[2].is_tick:  # a cancelled timer's tick is just dropped
@@ -360,6 +428,8 @@ class LoopDispatcher:
                     cell.failed(_as_exception(error), message, _own(cell, envelope))
                 except Exception as error:
                     cell.failed(error, message, _own(cell, envelope))
+                except BaseException as error:
+                    _fatal(cell, error, envelope, _own(cell, envelope))
                 else:
                     if reply is not None and cell.envelope is envelope:
                         reply._answer(result)
@@ -386,14 +456,20 @@ class LoopDispatcher:
             task = asyncio.current_task(self.loop)
             if task is not None and task.cancelling():
                 cell.task = None
-                then(asyncio.CancelledError("hook cancelled at shutdown"))
+                if cell.state != TERMINATED:  # not forced off by the shutdown
+                    then(asyncio.CancelledError("hook cancelled at shutdown"))
                 raise
             error = asyncio.CancelledError("hook cancelled")
-        except Exception as failure:
+        except BaseException as failure:  # SystemExit included: a failed hook
             error = failure
         cell.task = None
-        then(error)
-        self.turn_done(cell)
+        if cell.state != TERMINATED:
+            then(error)
+            self.turn_done(cell)
+
+
+def _ended(cell: Cell) -> bool:
+    return cell.system.terminated
 
 
 def _refuse(cell: Cell, envelope: Envelope) -> None:
@@ -406,6 +482,18 @@ def _refuse(cell: Cell, envelope: Envelope) -> None:
     if reply is None:
         raise error
     reply._fail(error)
+
+
+def _fatal(cell: Cell, error: BaseException, envelope: Envelope, reply: Any) -> None:
+    """A handler raised a BaseException: a failure of that actor like any other.
+
+    SystemExit and custom BaseExceptions must not stop the dispatcher (every other
+    actor would freeze); a KeyboardInterrupt is a failure too and then goes on up,
+    so that Ctrl-C still interrupts the program.
+    """
+    cell.failed(error, envelope[0], reply)
+    if isinstance(error, KeyboardInterrupt):
+        raise error
 
 
 def _own(cell: Cell, envelope: Envelope) -> Any:
@@ -438,7 +526,7 @@ class ThreadDispatcher:
         self.throughput = throughput
         # Reentrant: a cell's system message may post to another cell of this pool.
         self.lock = threading.RLock()
-        self.pool = ThreadPoolExecutor(max_workers=max_threads, thread_name_prefix=name)
+        self.pool = DaemonPool(max_threads, name)
         self.handled = 0
         self.inline_budget = 0  # asks never run inline on a pool thread
         self.closed = False
@@ -524,7 +612,7 @@ class ThreadDispatcher:
             cell.envelope = envelope
             try:
                 result = receive(message)
-            except Exception as error:
+            except BaseException as error:  # no signal reaches a pool thread
                 cell.failed(error, message, _own(cell, envelope))
             else:
                 if reply is not None and cell.envelope is envelope:
@@ -547,9 +635,8 @@ class ThreadDispatcher:
     def close(self) -> None:
         """Stop taking turns and let the pool's threads end."""
         self.closed = True
-        self.pool.shutdown(wait=False, cancel_futures=True)
+        self.pool.shutdown()
 
     def threads_alive(self) -> bool:
         """True while a thread of the pool is still finishing a turn."""
-        threads = getattr(self.pool, "_threads", ())
-        return any(thread.is_alive() for thread in threads)
+        return self.pool.alive()

@@ -204,6 +204,13 @@ class DeadLetterLog:
         self._last_time = 0.0
         self._suppressed = 0
 
+    def record_many(self, count: int, reason: str) -> None:
+        """Count ``count`` dead letters of one reason, logged as one line."""
+        with self._lock:
+            self.count += count
+            self.by_reason[reason] = self.by_reason.get(reason, 0) + count
+        log.info("%d dead letters (%s)", count, reason)
+
     def record(self, letter: DeadLetter) -> None:
         """Count one dead letter and log it unless it repeats the current burst."""
         key = (

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from ._cell import Cell
 
 _get_ident = threading.get_ident
+_INFINITY = float("inf")
 _current = current_ref.get
 _set_current = current_ref.set
 _reset_current = current_ref.reset
@@ -76,6 +77,8 @@ class ActorRef:
         cell = self._cell
         if sender is None:
             sender = _current()
+        elif not isinstance(sender, ActorRef):
+            raise TypeError(f"sender must be an ActorRef or None, got {sender!r}")
         dispatcher = cell.dispatcher
         if dispatcher.thread_id == _get_ident():
             mailbox = cell.mailbox
@@ -180,6 +183,8 @@ class ActorRef:
                 f"ask timeout must be a positive number of seconds or None, "
                 f"got {timeout!r}"
             )
+        if timeout == _INFINITY:
+            timeout = None  # waits as long as it takes
         cell = self._cell
         sender = _current()
         if sender is not None and sender is cell.ref:
@@ -223,8 +228,10 @@ class ActorRef:
         token = _set_current(cell.ref)
         try:
             result = cell.actor.receive(message)  # type: ignore[union-attr]
-        except Exception as error:
+        except BaseException as error:
             cell.failed(error, message, reply if cell.envelope is envelope else None)
+            if isinstance(error, KeyboardInterrupt):
+                raise  # Ctrl-C still interrupts; the finally puts the cell right
         else:
             if cell.envelope is envelope:
                 # Nobody else holds the reply yet: complete it without the lock.
@@ -264,18 +271,33 @@ class ActorRef:
         Returns at once with a reply that becomes True for the request that
         stopped the actor and False for any later one. Messages still queued are
         then dead letters, and asks among them fail with ActorDeadError.
+
+        Raises:
+            InvalidStateError: the ref is a guardian (``/``, ``/user``,
+                ``/system``), which only the system's shutdown stops.
         """
         cell = self._cell
-        if cell.state == TERMINATED:
-            return completed(False, about=f"stop of {cell.path}")
-        own = _current() is cell.ref
-        reply: Reply[bool] = Reply(
-            None,
-            f"stop of {cell.path}",
-            _get_ident() if own else cell.dispatcher.thread_id,
-        )
-        cell.post_system(Stop(reply))
-        return reply
+        parent = cell.parent_cell
+        if parent is None or parent.parent_cell is None:
+            raise InvalidStateError(
+                f"{cell.path} is a guardian of the actor system; stop it with "
+                "system.shutdown() (or ashutdown()), which stops every actor"
+            )
+        return _stop(cell)
+
+
+def _stop(cell: Cell) -> Reply[bool]:
+    """Post a stop to ``cell`` and return the reply that tells how it went."""
+    if cell.state == TERMINATED:
+        return completed(False, about=f"stop of {cell.path}")
+    own = _current() is cell.ref
+    reply: Reply[bool] = Reply(
+        None,
+        f"stop of {cell.path}",
+        _get_ident() if own else cell.dispatcher.thread_id,
+    )
+    cell.post_system(Stop(reply))
+    return reply
 
 
 def _full(cell: Cell, message: Any, timeout: float | None) -> MailboxFull:

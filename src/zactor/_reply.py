@@ -122,8 +122,14 @@ class Reply(Generic[T]):
             own = timeout is None
             if own:
                 timeout = self._timeout
-            elif timeout < 0:  # type: ignore[operator]
-                raise ValueError(f"timeout must be >= 0 seconds, got {timeout!r}")
+            elif (
+                not isinstance(timeout, int | float)
+                or isinstance(timeout, bool)
+                or not timeout >= 0  # also refuses nan
+            ):
+                raise ValueError(
+                    f"timeout must be a number of seconds >= 0 or None, got {timeout!r}"
+                )
             self._block(timeout, own)
         return self._outcome()
 
@@ -145,7 +151,10 @@ class Reply(Generic[T]):
             self._listeners.append(lock)
 
         try:
-            woken = lock.acquire(timeout=-1 if timeout is None else timeout)
+            if timeout is None or timeout > threading.TIMEOUT_MAX:
+                woken = lock.acquire()
+            else:
+                woken = lock.acquire(timeout=timeout)
         except BaseException:
             self._forget(lock)
             self.cancel()

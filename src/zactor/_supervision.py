@@ -63,6 +63,18 @@ class Backoff:
     reset_after: float | None = None
 
     def __post_init__(self) -> None:
+        for name in ("minimum", "maximum", "random_factor"):
+            value = getattr(self, name)
+            if not isinstance(value, int | float) or isinstance(value, bool):
+                raise TypeError(f"Backoff {name} must be a number, got {value!r}")
+        reset = self.reset_after
+        if reset is not None and (
+            not isinstance(reset, int | float) or isinstance(reset, bool) or reset < 0
+        ):
+            raise ValueError(
+                f"Backoff reset_after must be a number of seconds >= 0 or None, "
+                f"got {reset!r}"
+            )
         if not self.minimum > 0:
             raise ValueError(f"Backoff minimum must be > 0 s, got {self.minimum!r}")
         if not self.maximum >= self.minimum:
@@ -125,6 +137,11 @@ class SupervisorStrategy:
         ):
             raise ValueError(
                 f"max_restarts must be an int >= 0 or None, got {max_restarts!r}"
+            )
+        if backoff is not None and not isinstance(backoff, Backoff):
+            raise TypeError(
+                f"backoff must be a Backoff(minimum, maximum, ...) or None, "
+                f"got {backoff!r}"
             )
         if not within > 0:
             raise ValueError(

@@ -30,6 +30,7 @@ from ._mailbox import MailboxSpec
 from ._messages import STOP_REQUEST, Terminated, Watch
 from ._names import check_name
 from ._ref import ActorRef
+from ._ref import _stop as stop_cell
 from ._reply import Reply
 from ._states import RUNNING, STOPPING, TERMINATED
 from ._supervision import DEFAULT_STRATEGY, SupervisorStrategy
@@ -38,6 +39,7 @@ from ._timers import TimerService
 log = logging.getLogger(__name__)
 
 _get_ident = threading.get_ident
+_INFINITY = float("inf")
 
 DispatcherName = Literal["default", "thread"]
 EscalationPolicy = Literal["stop-subtree", "shutdown"]
@@ -111,6 +113,10 @@ class ActorSystem:
         supervisor: SupervisorStrategy | None = None,
         escalation: EscalationPolicy = "stop-subtree",
     ) -> None:
+        if not isinstance(name, str) or not name or "/" in name:
+            raise ValueError(
+                f"the system name must be a non-empty str without '/', got {name!r}"
+            )
         if not isinstance(throughput, int) or throughput < 1:
             raise ValueError(f"throughput must be an int >= 1, got {throughput!r}")
         if not isinstance(threads, int) or threads < 1:
@@ -159,7 +165,12 @@ class ActorSystem:
         self._timers: TimerService | None = None
 
     def __repr__(self) -> str:
-        state = "terminated" if self.terminated else "running"
+        if self.terminated:
+            state = "terminated"
+        elif self._loop is None:
+            state = "not started"
+        else:
+            state = "running"
         return f"<ActorSystem {self.name!r} {state}>"
 
     # -- running ----------------------------------------------------------------
@@ -234,6 +245,8 @@ class ActorSystem:
             loop.run_forever()
         finally:
             _cancel_leftover_tasks(loop)
+            if self._dispatcher is not None:
+                self._dispatcher._refuse_inbox()
             loop.close()
 
     def _bind(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -512,7 +525,18 @@ class ActorSystem:
         child.post_system(STOP_REQUEST)
 
     def _shutdown_in_background(self) -> None:
-        self._keep(self.loop.create_task(self.ashutdown()))
+        if not self.terminated and self._shutdown_done is None:
+            self._keep(self.loop.create_task(self._shutdown_outside_actors()))
+
+    async def _shutdown_outside_actors(self) -> None:
+        current_ref.set(None)  # this task is no actor's, whoever created it
+        await self.ashutdown()
+
+    def _begin_shutdown_soon(self) -> None:
+        """Start the shutdown on the loop without waiting for it, from any thread."""
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._shutdown_in_background)
 
     def _keep(self, task: asyncio.Task[Any]) -> None:
         """Hold a reference to a background task until it ends."""
@@ -562,6 +586,18 @@ class ActorSystem:
         if DeadLetter in self.events.active:
             self.events.publish(letter)
 
+    def _dead_letters_at_shutdown(
+        self, refused: list[tuple[Cell, tuple[Any, Any, Any]]]
+    ) -> None:
+        """Count tells that other threads sent as the system ended, in one go."""
+        if DeadLetter in self.events.active:
+            for cell, envelope in refused:
+                self._dead_letter(
+                    envelope[0], envelope[1], cell.ref, "system shut down"
+                )
+            return
+        self.dead_letters.record_many(len(refused), "system shut down")
+
     def _late_reply(self, target: ActorRef, value: object) -> None:
         self._dead_letter(value, target, None, "late reply")
 
@@ -586,17 +622,24 @@ class ActorSystem:
     def shutdown(self, timeout: float | None = None) -> None:
         """Stop every actor, children before parents, within ``timeout`` seconds.
 
-        Blocks the calling thread; from a coroutine use :meth:`ashutdown`. Actors
-        still running when the time is up are terminated without their stop hook
-        (a warning names them). Calling it again is harmless.
+        Blocks the calling thread for at most about ``timeout`` + 1 seconds; from
+        a coroutine use :meth:`ashutdown`. Actors still running when the time is
+        up are terminated without their stop hook (a warning names them).
+        Called from inside an actor's handler, it starts the shutdown and returns
+        at once: the calling actor stops when its handler has returned. Calling
+        it again is harmless.
 
         Raises:
-            InvalidStateError: called on the system's own event loop thread.
+            InvalidStateError: called on the system's own event loop thread
+                outside any actor.
         """
         timeout = self.shutdown_timeout if timeout is None else timeout
         _check_timeout("timeout", timeout)
         if self._loop is None or (self.terminated and self._thread is None):
             self.terminated = True
+            return
+        if current_ref.get() is not None:
+            self._begin_shutdown_soon()
             return
         if self._dispatcher is not None and self._dispatcher.thread_id == _get_ident():
             raise InvalidStateError(
@@ -604,15 +647,21 @@ class ActorSystem:
                 "use 'await system.ashutdown()' there"
             )
 
+        deadline = time.monotonic() + timeout
         if not self.terminated:
             future = asyncio.run_coroutine_threadsafe(
                 self.ashutdown(timeout), self._loop
             )
             try:
-                future.result(timeout + 1.0)
+                future.result(timeout + 0.5)
             except TimeoutError:
-                log.warning("actor system %s did not finish shutting down", self.name)
-        self._stop_thread(timeout)
+                log.warning(
+                    "actor system %s did not finish shutting down within %s s: a "
+                    "handler may block its event loop",
+                    self.name,
+                    timeout,
+                )
+        self._stop_thread(max(0.1, deadline + 1.0 - time.monotonic()))
 
     def _stop_thread(self, timeout: float) -> None:
         thread = self._thread
@@ -645,6 +694,11 @@ class ActorSystem:
         root = self._root
         if self.terminated or root is None:
             return
+        if current_ref.get() is not None:
+            # Awaited from a handler: that handler would wait for its own actor
+            # to stop, which waits for the handler. Start it and return instead.
+            self._begin_shutdown_soon()
+            return
         loop = asyncio.get_running_loop()
         if loop is not self._loop:
             future = asyncio.run_coroutine_threadsafe(
@@ -671,7 +725,7 @@ class ActorSystem:
 
     async def _stop_subtree(self, cell: Cell, deadline: float) -> None:
         if cell.state != TERMINATED:
-            reply = cell.ref.stop()
+            reply = stop_cell(cell)
             remaining = deadline - time.monotonic()
             if remaining > 0:
                 await _wait_reply(reply, remaining)
@@ -722,6 +776,8 @@ class ActorSystem:
 
     def _finish_shutdown(self) -> None:
         self.terminated = True
+        if self._dispatcher is not None:
+            self._dispatcher._refuse_inbox()  # what other threads sent too late
         if self._loop is not None:
             loops.unregister(self._loop)
         if self._shutdown_done is not None and not self._shutdown_done.done():
@@ -764,7 +820,11 @@ def _check_options(
 
 
 def _check_timeout(name: str, value: object) -> None:
-    if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
+    if (
+        not isinstance(value, int | float)
+        or isinstance(value, bool)
+        or not 0 < value < _INFINITY  # refuses nan and inf too
+    ):
         raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
 
 

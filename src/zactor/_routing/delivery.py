@@ -14,9 +14,15 @@ from zactor._reply import _DONE, Reply
 from zactor._states import STOPPING
 
 if TYPE_CHECKING:
+    from zactor._actor import Actor
     from zactor._cell import Cell
     from zactor._messages import Envelope
     from zactor._ref import ActorRef
+
+
+def has_async_handlers(actor_class: type[Actor]) -> bool:
+    """Tell whether ``actor_class`` has a coroutine handler, as spawn sees it."""
+    return actor_class._zactor_async
 
 
 def routable(ref: ActorRef) -> bool:

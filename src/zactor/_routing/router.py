@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -16,7 +17,7 @@ from zactor._supervision import SupervisorStrategy
 from zactor._system import DispatcherName
 
 from .balancing import WorkDone
-from .delivery import answer, fail, routable, take_envelope
+from .delivery import answer, fail, has_async_handlers, routable, take_envelope
 from .logic import RoutingLogic, broadcast
 from .messages import AddRoutee, GetRoutees, RemoveRoutee, Resize, ToAllRoutees
 
@@ -49,6 +50,7 @@ class Pool:
     supervisor: SupervisorStrategy | None = None
 
     def __post_init__(self) -> None:
+        """Refuse arguments that would only fail later, when routees are spawned."""
         if not (
             isinstance(self.actor_class, type) and issubclass(self.actor_class, Actor)
         ):
@@ -59,6 +61,46 @@ class Pool:
             raise ValueError(f"Pool size must be an int >= 0, got {self.size!r}")
         if not isinstance(self.args, tuple):
             raise TypeError(f"Pool args must be a tuple, got {self.args!r}")
+        _check_kwargs(self.kwargs)
+        _check_dispatcher(self.actor_class, self.dispatcher)
+        if self.supervisor is not None and not isinstance(
+            self.supervisor, SupervisorStrategy
+        ):
+            raise TypeError(
+                "Pool supervisor must be a SupervisorStrategy such as OneForOne(), "
+                f"or None, got {self.supervisor!r}"
+            )
+
+
+# The keywords that spawn keeps for itself: a routee's constructor never sees them.
+_SPAWN_KEYWORDS = ("name", "dispatcher", "supervisor", "mailbox")
+
+
+def _check_kwargs(kwargs: Mapping[str, Any] | None) -> None:
+    if kwargs is None:
+        return
+    if not isinstance(kwargs, Mapping):
+        raise TypeError(f"Pool kwargs must be a mapping or None, got {kwargs!r}")
+    taken = [key for key in _SPAWN_KEYWORDS if key in kwargs]
+    if taken:
+        raise ValueError(
+            f"Pool kwargs cannot hold {', '.join(taken)}: spawn keeps those "
+            "keywords; use the Pool's own dispatcher= and supervisor="
+        )
+
+
+def _check_dispatcher(actor_class: type[Actor], dispatcher: object) -> None:
+    if dispatcher is None or dispatcher == "default":
+        return
+    if dispatcher != "thread":
+        raise ValueError(
+            f"Pool dispatcher must be 'default', 'thread' or None, got {dispatcher!r}"
+        )
+    if has_async_handlers(actor_class):
+        raise ValueError(
+            f"{actor_class.__name__} has async handlers, which run on the event "
+            "loop; dispatcher='thread' is for routees whose sync handlers block"
+        )
 
 
 class Router(Actor):
@@ -107,10 +149,7 @@ class Router(Actor):
             )
         if pool is not None and not isinstance(pool, Pool):
             raise TypeError(f"pool must be a Pool(...), got {pool!r}")
-        group = tuple(routees)
-        for ref in group:
-            if not isinstance(ref, ActorRef):
-                raise TypeError(f"routees must be ActorRefs, got {ref!r}")
+        group = _check_group(routees)
         if pool is not None and group:
             raise ValueError(
                 "a router takes either pool= (routees it spawns) or routees= "
@@ -134,8 +173,7 @@ class Router(Actor):
 
     def on_start(self) -> None:
         """Watch the group's routees or spawn the pool's."""
-        for ref in self._group:
-            self._admit(ref)
+        self._admit(self._group)
         if self._pool is not None:
             self._grow(self._pool.size)
         self._changed()
@@ -164,9 +202,17 @@ class Router(Actor):
         # A routee may have stopped with its Terminated still queued behind this.
         return self._live_routees()
 
-    def _add_routee(self, message: AddRoutee) -> Routees:
-        if message.ref not in self._routees:
-            self._admit(message.ref)
+    def _add_routee(self, message: AddRoutee) -> Routees | None:
+        ref = message.ref
+        if ref == self.context.self:
+            self._reject_routee(
+                message,
+                f"router {self.context.path} refused AddRoutee({ref!r}): a router "
+                "cannot be its own routee, every message would come back to it",
+            )
+            return None
+        if ref not in self._routees:
+            self._admit((ref,))
             self._changed()
         return self._live_routees()
 
@@ -215,24 +261,41 @@ class Router(Actor):
 
     # -- routees ----------------------------------------------------------------
 
-    def _admit(self, ref: ActorRef) -> None:
-        self._routees = (*self._routees, ref)
-        self.context.watch(ref)
+    def _admit(self, refs: Iterable[ActorRef]) -> None:
+        """Watch ``refs`` and put them at the end of the rotation.
+
+        One new tuple for the whole batch: a tuple per routee would make building
+        a pool of N routees cost N**2.
+        """
+        added = tuple(refs)
+        watch = self.context.watch
+        for ref in added:
+            watch(ref)
+        if added:
+            self._routees = (*self._routees, *added)
 
     def _grow(self, count: int) -> None:
+        """Spawn ``count`` routees; those spawned before a failure stay admitted."""
         pool = self._pool
         assert pool is not None
-        for _ in range(count):
-            self._spawned += 1
-            ref = self.context.spawn(
-                pool.actor_class,
-                *pool.args,
-                name=f"routee-{self._spawned}",
-                dispatcher=pool.dispatcher,
-                supervisor=pool.supervisor,
-                **(pool.kwargs or {}),
-            )
-            self._admit(ref)
+        spawned: list[ActorRef] = []
+        try:
+            # A loop, not extend(): what was spawned before a failure must be kept.
+            for _ in range(count):
+                spawned.append(self._spawn_routee(pool))  # noqa: PERF401
+        finally:
+            self._admit(spawned)
+
+    def _spawn_routee(self, pool: Pool) -> ActorRef:
+        self._spawned += 1
+        return self.context.spawn(
+            pool.actor_class,
+            *pool.args,
+            name=f"routee-{self._spawned}",
+            dispatcher=pool.dispatcher,
+            supervisor=pool.supervisor,
+            **(pool.kwargs or {}),
+        )
 
     def _is_own(self, ref: ActorRef) -> bool:
         return self.context.child(ref.name) == ref
@@ -242,8 +305,9 @@ class Router(Actor):
         leaving = set(refs)
         self._routees = tuple(r for r in self._routees if r not in leaving)
         children = [ref for ref in refs if self._is_own(ref)]
+        own = set(children)
         for ref in refs:
-            if ref not in children:
+            if ref not in own:
                 self.context.unwatch(ref)
         for ref in children:
             self.context.stop(ref)
@@ -274,8 +338,10 @@ class Router(Actor):
                 break
         else:
             return routees
-        for ref in [ref for ref in routees if not routable(ref)]:
-            self._discard(ref)
+        # Dropped in one pass: one by one would cost N**2 when many stopped.
+        self._routees = tuple(ref for ref in routees if routable(ref))
+        self._changed()
+        self._stop_if_empty()
         return self._routees
 
     def _changed(self) -> None:
@@ -335,6 +401,14 @@ class Router(Actor):
             exc_info=error,
         )
 
+    def _reject_routee(self, message: AddRoutee, text: str) -> None:
+        _, sender, reply = take_envelope(self.context)
+        self._dead_letter(message, sender, "invalid routee")
+        if reply is not None:
+            fail(reply, ValueError(text))
+        else:
+            log.warning("%s", text)
+
     def _refuse(self, message: Any, text: str) -> None:
         _, sender, reply = take_envelope(self.context)
         self._dead_letter(message, sender, "unhandled")
@@ -342,6 +416,20 @@ class Router(Actor):
             fail(reply, UnhandledMessageError(text))
         else:
             log.warning("%s", text)
+
+
+def _check_group(routees: Iterable[ActorRef]) -> Routees:
+    """The routees of a group, refused unless each is an ActorRef given once."""
+    group = tuple(routees)
+    for ref in group:
+        if not isinstance(ref, ActorRef):
+            raise TypeError(f"routees must be ActorRefs, got {ref!r}")
+    if len(set(group)) < len(group):
+        twice = Counter(group).most_common(1)[0][0]
+        raise ValueError(
+            f"routees must each be given once, got {twice!r} more than once"
+        )
+    return group
 
 
 class _Retirement:
