@@ -286,7 +286,6 @@ class LoopDispatcher:
         deadline = clock() + self.slice_seconds
         handled = 0
         turns = 0
-        cell: Cell | None = None  # the cell in its turn, for the finally below
         out_of_time = False
 
         try:
@@ -303,7 +302,6 @@ class LoopDispatcher:
                 if cell.sysq is not None:
                     cell.process_system()
                 if cell.task is not None:
-                    cell = None
                     continue  # a hook or an async turn owns the cell until it ends
                 state = cell.state
                 if state != RUNNING:
@@ -312,7 +310,6 @@ class LoopDispatcher:
                             ready.append(cell)
                         else:
                             cell.scheduled = False
-                    cell = None
                     continue
 
                 mailbox = cell.mailbox
@@ -321,13 +318,11 @@ class LoopDispatcher:
                         ready.append(cell)  # more system messages came in meanwhile
                     else:
                         cell.scheduled = False
-                    cell = None
                     continue
 
                 # Step 2: an async actor gets one task for this turn.
                 if cell.is_async:
                     self._start_async_turn(cell)
-                    cell = None
                     continue
 
                 # Step 3: up to `throughput` messages through the sync handler. The
@@ -349,7 +344,7 @@ class LoopDispatcher:
                             if cell.state != RUNNING:
                                 break
                         except BaseException as error:
-                            _fatal(cell, error, envelope, None)
+                            _fatal(cell, error, envelope, None, ready)
                             if cell.state != RUNNING:
                                 break
                     elif reply._state:
@@ -362,7 +357,7 @@ class LoopDispatcher:
                             if cell.state != RUNNING:
                                 break
                         except BaseException as error:
-                            _fatal(cell, error, envelope, _own(cell, envelope))
+                            _fatal(cell, error, envelope, _own(cell, envelope), ready)
                             if cell.state != RUNNING:
                                 break
                         else:
@@ -380,12 +375,9 @@ class LoopDispatcher:
                     ready.append(cell)
                 elif cell.state != TERMINATED:
                     cell.scheduled = False
-                cell = None
                 if out_of_time:
                     break
         finally:
-            if cell is not None:
-                ready.append(cell)  # an exception left it mid-turn: keep it going
             set_current(None)
             self.handled += handled
             if ready or self.inbox or self.sys_inbox:
@@ -484,7 +476,13 @@ def _refuse(cell: Cell, envelope: Envelope) -> None:
     reply._fail(error)
 
 
-def _fatal(cell: Cell, error: BaseException, envelope: Envelope, reply: Any) -> None:
+def _fatal(
+    cell: Cell,
+    error: BaseException,
+    envelope: Envelope,
+    reply: Any,
+    ready: deque[Cell] | None = None,
+) -> None:
     """A handler raised a BaseException: a failure of that actor like any other.
 
     SystemExit and custom BaseExceptions must not stop the dispatcher (every other
@@ -493,6 +491,8 @@ def _fatal(cell: Cell, error: BaseException, envelope: Envelope, reply: Any) -> 
     """
     cell.failed(error, envelope[0], reply)
     if isinstance(error, KeyboardInterrupt):
+        if ready is not None:
+            ready.append(cell)  # its turn ends here: keep it scheduled
         raise error
 
 
