@@ -15,6 +15,7 @@ actors is a new driver class and one more entry in :data:`MODES`.
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import threading
 from collections.abc import Callable, Coroutine
@@ -33,7 +34,7 @@ MODES = ("loop", "thread")
 PATIENCE = 5.0
 
 
-class Driver:
+class Driver(abc.ABC):
     """Talks to an actor system the way callers of one mode do.
 
     Every method that waits is a coroutine, so that one scenario serves all modes:
@@ -62,21 +63,21 @@ class Driver:
         stopped: bool = await self.result(ref.stop(), timeout=PATIENCE)
         return stopped
 
+    @abc.abstractmethod
     async def result(self, reply: Reply[T], timeout: float | None = None) -> T:
         """Wait for a reply; ``timeout`` None leaves the bound to the reply itself."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     async def blocking(self, function: Callable[..., T], *args: Any) -> T:
         """Run a blocking call (join a thread, wait on an Event) without stalling."""
-        raise NotImplementedError
 
     async def wait(self, event: threading.Event, timeout: float = PATIENCE) -> bool:
         """Wait for a threading.Event that actors or threads set."""
         return await self.blocking(event.wait, timeout)
 
+    @abc.abstractmethod
     async def shutdown(self, timeout: float = PATIENCE) -> None:
         """Shut the system down the way this mode's callers do."""
-        raise NotImplementedError
 
 
 class LoopDriver(Driver):
