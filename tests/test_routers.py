@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,7 +20,10 @@ from zactor import (
     ActorRef,
     ActorRestarted,
     AskTimeout,
+    NotAnActorError,
     OneForOne,
+    Reply,
+    Terminated,
     UnhandledMessageError,
 )
 from zactor._routing import (
@@ -424,6 +428,176 @@ def test_router_rejects_a_pool_and_a_group_together(drive: Drive) -> None:
     drive(scenario)
 
 
+def test_a_router_refuses_to_be_its_own_routee(drive: Drive) -> None:
+    """AddRoutee(router) fails an ask with ValueError and is a dead letter as a tell."""
+
+    async def scenario(d: Driver) -> None:
+        routees = recorders(d, 2)
+        router = d.spawn(Router, Broadcast(), routees=routees, name="echo")
+
+        with pytest.raises(ValueError, match=r"AddRoutee\(<ActorRef /user/echo>\)"):
+            await d.ask(router, AddRoutee(router))
+        d.tell(router, AddRoutee(router))
+        d.tell(router, "once")
+        after = await d.ask(router, GetRoutees())
+
+        assert after == tuple(routees)
+        assert await seen(d, routees) == [["once"], ["once"]]
+        assert d.system.dead_letters.by_reason == {"invalid routee": 2}
+
+    drive(scenario)
+
+
+def test_a_routee_added_twice_keeps_one_place(drive: Drive) -> None:
+    """AddRoutee of a pool routee already in the rotation changes nothing."""
+
+    async def scenario(d: Driver) -> None:
+        router = d.spawn(Router, RoundRobin(), pool=Pool(Recorder, 2))
+        before = await d.ask(router, GetRoutees())
+
+        again = await d.ask(router, AddRoutee(before[0]))
+        for i in range(4):
+            d.tell(router, i)
+        await d.ask(router, GetRoutees())
+
+        assert again == before
+        assert await counts(d, before) == [2, 2]
+
+    drive(scenario)
+
+
+def test_a_group_with_a_routee_given_twice_is_refused(drive: Drive) -> None:
+    """routees=[a, a] raises ValueError at spawn, naming the ref."""
+
+    async def scenario(d: Driver) -> None:
+        (a,) = recorders(d, 1)
+
+        with pytest.raises(ValueError, match="more than once") as raised:
+            d.spawn(Router, RoundRobin(), routees=[a, a])
+
+        assert a.path in str(raised.value)
+
+    drive(scenario)
+
+
+class AsyncRoutee(Actor):
+    """A routee with an async handler, which cannot run on the thread dispatcher."""
+
+    async def receive(self, message: Any) -> Any:
+        return message
+
+
+BAD_POOLS: dict[str, tuple[Callable[[], Pool], type[Exception], str]] = {
+    "unknown dispatcher": (
+        lambda: Pool(Recorder, 2, dispatcher="x"),  # type: ignore[arg-type]
+        ValueError,
+        "dispatcher must be 'default', 'thread' or None, got 'x'",
+    ),
+    "async routee on threads": (
+        lambda: Pool(AsyncRoutee, 2, dispatcher="thread"),
+        ValueError,
+        "AsyncRoutee has async handlers",
+    ),
+    "negative size": (lambda: Pool(Recorder, -1), ValueError, "int >= 0, got -1"),
+    "float size": (
+        lambda: Pool(Recorder, 2.0),  # type: ignore[arg-type]
+        ValueError,
+        "int >= 0, got 2.0",
+    ),
+    "bool size": (
+        lambda: Pool(Recorder, True),
+        ValueError,
+        "int >= 0, got True",
+    ),
+    "not an actor": (
+        lambda: Pool(dict, 2),  # type: ignore[arg-type]
+        NotAnActorError,
+        "subclass of zactor.Actor",
+    ),
+    "a class name": (
+        lambda: Pool("Recorder", 2),  # type: ignore[arg-type]
+        NotAnActorError,
+        "subclass of zactor.Actor",
+    ),
+    "supervisor by name": (
+        lambda: Pool(Recorder, 2, supervisor="restart"),  # type: ignore[arg-type]
+        TypeError,
+        "SupervisorStrategy",
+    ),
+    "args as a list": (
+        lambda: Pool(Recorder, 2, args=[1]),  # type: ignore[arg-type]
+        TypeError,
+        "args must be a tuple",
+    ),
+    "kwargs with a spawn keyword": (
+        lambda: Pool(Recorder, 2, kwargs={"name": "x"}),
+        ValueError,
+        "cannot hold name",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", BAD_POOLS)
+def test_a_pool_with_bad_arguments_is_refused_when_built(case: str) -> None:
+    """Bad Pool arguments raise at Pool(...), before any router exists."""
+    build, error, text = BAD_POOLS[case]
+
+    with pytest.raises(error) as raised:
+        build()
+
+    assert text in str(raised.value)
+
+
+def test_a_pool_with_every_argument_given_is_accepted(drive: Drive) -> None:
+    """A thread-dispatched, supervised pool with kwargs builds and routes."""
+
+    async def scenario(d: Driver) -> None:
+        pool = Pool(
+            Delayed,
+            2,
+            kwargs={"label": "ok", "delay": 0.0},
+            dispatcher="default",
+            supervisor=OneForOne(default=STOP),
+        )
+        threaded = Pool(Recorder, 1, dispatcher="thread", supervisor=None)
+        router = d.spawn(Router, RoundRobin(), pool=pool)
+        other = d.spawn(Router, RoundRobin(), pool=threaded)
+
+        assert await d.ask(router, "hello") == "ok"
+        assert await d.ask(other, "hello") == "routee-1"
+
+    drive(scenario)
+
+
+class Fragile(Recorder):
+    """A Recorder whose constructor fails once the shared budget is spent."""
+
+    def __init__(self, budget: list[int]) -> None:
+        super().__init__()
+        if not budget:
+            raise RuntimeError("no budget left")
+        budget.pop()
+
+
+def test_a_resize_that_fails_part_way_keeps_the_routees_it_spawned(
+    drive: Drive,
+) -> None:
+    """Growing by three with budget for two fails the ask and keeps the two."""
+
+    async def scenario(d: Driver) -> None:
+        budget = [1, 1, 1]
+        router = d.spawn(Router, RoundRobin(), pool=Pool(Fragile, 1, args=(budget,)))
+
+        with pytest.raises(RuntimeError, match="no budget left"):
+            await d.ask(router, Resize(4))
+        routees = await d.ask(router, GetRoutees())
+
+        assert [ref.name for ref in routees] == ["routee-1", "routee-2", "routee-3"]
+        assert router.is_alive()
+
+    drive(scenario)
+
+
 # -- one hop: answers and senders -----------------------------------------------
 
 LOGICS: dict[str, Callable[[], RoutingLogic]] = {
@@ -700,5 +874,86 @@ def test_scatter_gather_skips_failures_and_fails_only_if_all_fail(drive: Drive) 
             await d.ask(two, "question")
 
         assert answer == "ok"
+
+    drive(scenario)
+
+
+# -- large pools ----------------------------------------------------------------
+
+LARGE = 20_000
+
+
+class Parent(Actor):
+    """Spawns and watches plain children; "stop all" answers once all terminated."""
+
+    def __init__(self) -> None:
+        self.children: list[ActorRef] = []
+        self.waiting: Reply[int] | None = None
+        self.left = 0
+
+    def receive(self, message: Any) -> Any:
+        if isinstance(message, int):
+            spawn, watch = self.context.spawn, self.context.watch
+            self.children = [watch(spawn(Recorder)) for _ in range(message)]
+            return len(self.children)
+        if isinstance(message, Terminated):
+            self.left -= 1
+            if self.left == 0 and self.waiting is not None:
+                self.waiting.set_result(len(self.children))
+            return None
+        assert message == "stop all"
+        self.waiting = self.context.defer_reply()
+        self.left = len(self.children)
+        for child in self.children:
+            self.context.stop(child)
+        return None
+
+
+async def timed(d: Driver, ref: ActorRef, message: Any) -> tuple[Any, float]:
+    """The answer to an ask and the seconds it took."""
+    start = time.perf_counter()
+    answer = await d.ask(ref, message, timeout=60)
+    return answer, time.perf_counter() - start
+
+
+def test_building_a_large_pool_costs_about_as_much_as_spawning_children(
+    drive: Drive,
+) -> None:
+    """A pool of 20,000 routees builds within 5x the time of 20,000 plain children."""
+
+    async def scenario(d: Driver) -> None:
+        spawned, plain = await timed(d, d.spawn(Parent), LARGE)
+
+        start = time.perf_counter()
+        router = d.spawn(Router, RoundRobin(), pool=Pool(Recorder, LARGE))
+        routees = await d.ask(router, GetRoutees(), timeout=60)
+        pool = time.perf_counter() - start
+
+        assert spawned == len(routees) == LARGE
+        assert pool < 5 * plain, f"pool {pool:.3f} s, plain children {plain:.3f} s"
+
+    drive(scenario)
+
+
+def test_resizing_a_large_pool_costs_about_as_much_as_plain_children(
+    drive: Drive,
+) -> None:
+    """Growing by and shrinking by 20,000 stay within 5x of plain spawns and stops."""
+
+    async def scenario(d: Driver) -> None:
+        parent = d.spawn(Parent)
+        _, plain_spawn = await timed(d, parent, LARGE)
+        _, plain_stop = await timed(d, parent, "stop all")
+        router = d.spawn(Router, RoundRobin(), pool=Pool(Recorder, 1))
+
+        grown, grow = await timed(d, router, Resize(LARGE + 1))
+        shrunk, shrink = await timed(d, router, Resize(1))
+
+        assert (len(grown), len(shrunk)) == (LARGE + 1, 1)
+        assert not grown[-1].is_alive()
+        assert grow < 5 * plain_spawn, f"grow {grow:.3f} s, plain {plain_spawn:.3f} s"
+        assert shrink < 5 * plain_stop, (
+            f"shrink {shrink:.3f} s, plain {plain_stop:.3f} s"
+        )
 
     drive(scenario)

@@ -38,6 +38,7 @@ from ._errors import (
     UnhandledMessageError,
 )
 from ._events import ActorFailed, ActorRestarted, ActorStopped
+from ._loops import interrupts as _interrupts
 from ._mailbox import Mailbox, MailboxSpec
 from ._messages import (
     STOP_REQUEST,
@@ -1114,7 +1115,7 @@ class Cell:
         except BaseException as error:
             current_ref.reset(token)
             then(error)
-            if isinstance(error, KeyboardInterrupt):
+            if _interrupts(error):
                 raise
             return
         current_ref.reset(token)

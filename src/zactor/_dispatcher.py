@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from . import _loops as loops
 from ._current import current_ref
 from ._errors import MailboxFull, SystemShutDownError
+from ._loops import interrupts as _interrupts
 from ._mailbox import Mailbox
 from ._messages import Envelope, SystemMessage
 from ._states import RUNNING, TERMINATED
@@ -490,7 +491,7 @@ def _fatal(
     so that Ctrl-C still interrupts the program.
     """
     cell.failed(error, envelope[0], reply)
-    if isinstance(error, KeyboardInterrupt):
+    if _interrupts(error):
         if ready is not None:
             ready.append(cell)  # its turn ends here: keep it scheduled
         raise error

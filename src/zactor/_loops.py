@@ -41,3 +41,15 @@ def runs_here(loop: asyncio.AbstractEventLoop) -> bool:
     if known is not None:
         return known is loop and loop.is_running()
     return asyncio._get_running_loop() is loop
+
+
+def interrupts(error: BaseException) -> bool:
+    """True for a KeyboardInterrupt raised on the main thread, which must go on up.
+
+    On the main thread it is the user's Ctrl-C; on a loop thread of the system it
+    can only come from a handler, and raising it there would end that loop.
+    """
+    return (
+        isinstance(error, KeyboardInterrupt)
+        and threading.current_thread() is threading.main_thread()
+    )

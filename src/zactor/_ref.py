@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._current import current_ref
 from ._errors import AskCycleError, InvalidStateError, MailboxFull
+from ._loops import interrupts as _interrupts
 from ._loops import running_loop
 from ._mailbox import Mailbox
 from ._messages import Stop
@@ -230,7 +231,7 @@ class ActorRef:
             result = cell.actor.receive(message)  # type: ignore[union-attr]
         except BaseException as error:
             cell.failed(error, message, reply if cell.envelope is envelope else None)
-            if isinstance(error, KeyboardInterrupt):
+            if _interrupts(error):
                 raise  # Ctrl-C still interrupts; the finally puts the cell right
         else:
             if cell.envelope is envelope:

@@ -524,19 +524,20 @@ class ActorSystem:
             extra.cause = error
         child.post_system(STOP_REQUEST)
 
-    def _shutdown_in_background(self) -> None:
+    def _shutdown_in_background(self, timeout: float | None = None) -> None:
         if not self.terminated and self._shutdown_done is None:
-            self._keep(self.loop.create_task(self._shutdown_outside_actors()))
+            task = self.loop.create_task(self._shutdown_outside_actors(timeout))
+            self._keep(task)
 
-    async def _shutdown_outside_actors(self) -> None:
+    async def _shutdown_outside_actors(self, timeout: float | None) -> None:
         current_ref.set(None)  # this task is no actor's, whoever created it
-        await self.ashutdown()
+        await self.ashutdown(timeout)
 
-    def _begin_shutdown_soon(self) -> None:
+    def _begin_shutdown_soon(self, timeout: float | None = None) -> None:
         """Start the shutdown on the loop without waiting for it, from any thread."""
         loop = self._loop
         if loop is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(self._shutdown_in_background)
+            loop.call_soon_threadsafe(self._shutdown_in_background, timeout)
 
     def _keep(self, task: asyncio.Task[Any]) -> None:
         """Hold a reference to a background task until it ends."""
@@ -570,9 +571,6 @@ class ActorSystem:
 
     def _actor_terminated(self, cell: Cell) -> None:
         self._terminated += 1
-        done = self._shutdown_done
-        if cell is self._root and done is not None and not done.done():
-            done.set_result(None)
 
     def _dead_letter(
         self,
@@ -639,7 +637,7 @@ class ActorSystem:
             self.terminated = True
             return
         if current_ref.get() is not None:
-            self._begin_shutdown_soon()
+            self._begin_shutdown_soon(timeout)
             return
         if self._dispatcher is not None and self._dispatcher.thread_id == _get_ident():
             raise InvalidStateError(
@@ -697,7 +695,7 @@ class ActorSystem:
         if current_ref.get() is not None:
             # Awaited from a handler: that handler would wait for its own actor
             # to stop, which waits for the handler. Start it and return instead.
-            self._begin_shutdown_soon()
+            self._begin_shutdown_soon(timeout)
             return
         loop = asyncio.get_running_loop()
         if loop is not self._loop:

@@ -20,7 +20,9 @@ class AddRoutee:
     """Add ``ref`` to the routees; an ask answers with the routees after it.
 
     The router watches the new routee, so that it leaves the rotation when it
-    terminates. Adding a routee twice keeps one entry.
+    terminates. Adding a routee twice keeps one entry. A router refuses itself,
+    since every message routed to it would come back: an ask fails with
+    ValueError, and the message is a dead letter with reason "invalid routee".
     """
 
     ref: ActorRef

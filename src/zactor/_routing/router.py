@@ -40,6 +40,14 @@ class Pool:
         supervisor: the strategy for each routee's own failures; None leaves
             them to the router's ``supervisor_strategy`` (by default the
             system's: restart).
+
+    Raises:
+        NotAnActorError: ``actor_class`` is not an Actor subclass.
+        ValueError: ``size`` is not an int >= 0, ``dispatcher`` is not
+            ``"default"``, ``"thread"`` or None (or ``"thread"`` for an actor
+            with async handlers), or ``kwargs`` holds a keyword of spawn.
+        TypeError: ``args`` is not a tuple, ``kwargs`` not a mapping, or
+            ``supervisor`` not a SupervisorStrategy.
     """
 
     actor_class: type[Actor]
@@ -128,8 +136,8 @@ class Router(Actor):
 
     Raises:
         TypeError: ``logic`` is not a RoutingLogic, or a routee not an ActorRef.
-        ValueError: both ``pool`` and ``routees`` are given, or the logic
-            already serves another live router.
+        ValueError: both ``pool`` and ``routees`` are given, a routee is given
+            twice, or the logic already serves another live router.
 
     A subclass may set ``supervisor_strategy`` for the pool's routees; one that
     overrides ``on_start`` or ``on_stop`` must call the base method.
@@ -163,6 +171,8 @@ class Router(Actor):
         self._stop_when_empty = stop_when_empty
         # Invariant: replaced, never mutated, so that a logic may cache by identity.
         self._routees: Routees = ()
+        # The same refs as a set: membership tests stay O(1) in large pools.
+        self._members: set[ActorRef] = set()
         self._retiring: dict[ActorRef, _Retirement] = {}
         self._spawned = 0
 
@@ -211,13 +221,13 @@ class Router(Actor):
                 "cannot be its own routee, every message would come back to it",
             )
             return None
-        if ref not in self._routees:
+        if ref not in self._members:
             self._admit((ref,))
             self._changed()
         return self._live_routees()
 
     def _remove_routee(self, message: RemoveRoutee) -> Routees | None:
-        if message.ref not in self._routees:
+        if message.ref not in self._members:
             return self._live_routees()
         return self._retire((message.ref,))
 
@@ -247,7 +257,10 @@ class Router(Actor):
     def _terminated(self, message: Terminated) -> None:
         retirement = self._retiring.pop(message.ref, None)
         if retirement is not None:
-            retirement.one_done(self._live_routees())
+            # The routees only when the last one is done: a scan per notice
+            # would make a shrink by N cost N**2.
+            if retirement.one_done():
+                answer(retirement.reply, self._live_routees())
             return
         if self._discard(message.ref):
             log.debug(
@@ -272,6 +285,7 @@ class Router(Actor):
         for ref in added:
             watch(ref)
         if added:
+            self._members.update(added)
             self._routees = (*self._routees, *added)
 
     def _grow(self, count: int) -> None:
@@ -303,7 +317,7 @@ class Router(Actor):
     def _retire(self, refs: Routees) -> Routees | None:
         """Take routees out of the rotation; stop those the pool spawned."""
         leaving = set(refs)
-        self._routees = tuple(r for r in self._routees if r not in leaving)
+        self._keep(tuple(r for r in self._routees if r not in leaving))
         children = [ref for ref in refs if self._is_own(ref)]
         own = set(children)
         for ref in refs:
@@ -323,9 +337,11 @@ class Router(Actor):
 
     def _discard(self, ref: ActorRef) -> bool:
         """Drop a routee that stopped; False if it was not a routee."""
-        if ref not in self._routees:
+        if ref not in self._members:
             return False
-        self._routees = tuple(r for r in self._routees if r != ref)
+        # The others that stopped go in the same pass, so that routees stopping
+        # together cost one pass rather than one each.
+        self._keep(tuple(r for r in self._routees if routable(r) and r != ref))
         self._changed()
         self._stop_if_empty()
         return True
@@ -339,10 +355,15 @@ class Router(Actor):
         else:
             return routees
         # Dropped in one pass: one by one would cost N**2 when many stopped.
-        self._routees = tuple(ref for ref in routees if routable(ref))
+        self._keep(tuple(ref for ref in routees if routable(ref)))
         self._changed()
         self._stop_if_empty()
         return self._routees
+
+    def _keep(self, routees: Routees) -> None:
+        """Make ``routees``, a subset of the current ones, the rotation."""
+        self._routees = routees
+        self._members = set(routees)
 
     def _changed(self) -> None:
         self._logic._routees_changed(self)
@@ -441,11 +462,10 @@ class _Retirement:
         self.reply = reply
         self.remaining = remaining
 
-    def one_done(self, routees: Routees) -> None:
-        """One of them terminated; answer once all have."""
+    def one_done(self) -> bool:
+        """One of them terminated; True once all have, when the ask is due."""
         self.remaining -= 1
-        if self.remaining == 0:
-            answer(self.reply, routees)
+        return self.remaining == 0
 
     def finish(self, routees: Routees) -> None:
         """The router stops: answer now."""
