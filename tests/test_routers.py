@@ -957,3 +957,11 @@ def test_resizing_a_large_pool_costs_about_as_much_as_plain_children(
         )
 
     drive(scenario)
+
+
+def test_a_logic_that_cannot_pick_a_routee_is_refused_when_defined() -> None:
+    """A RoutingLogic subclass without select() raises TypeError at definition."""
+    with pytest.raises(TypeError, match="must define select"):
+
+        class Nowhere(RoutingLogic):
+            pass

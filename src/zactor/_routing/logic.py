@@ -37,15 +37,26 @@ class RoutingLogic:
     # The router that uses this instance; set once the router is built.
     _owner: ActorRef | None = None
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # A logic picks a routee (select) or routes by itself (_route); one that
+        # does neither could never route, so it is refused when it is defined.
+        if cls.select is RoutingLogic.select and cls._route is RoutingLogic._route:
+            raise TypeError(
+                f"{cls.__qualname__} must define select(message, routees) to "
+                "return one of the routees"
+            )
+
     def select(self, message: Any, routees: Sequence[ActorRef]) -> ActorRef:
         """Return the routee of ``message``, one of ``routees`` (never empty).
 
         ``routees`` is an immutable sequence in rotation order; the router passes
-        a new one whenever its routees change.
+        a new one whenever its routees change. The base class picks nothing: use
+        one of the logics, or a subclass that defines this method.
         """
-        raise NotImplementedError(
-            f"{type(self).__name__} must define select(message, routees) to "
-            "return one of the routees"
+        raise TypeError(
+            f"{type(self).__name__} routes by itself and picks no single routee; "
+            "use a logic that defines select(message, routees)"
         )
 
     def __repr__(self) -> str:
