@@ -139,6 +139,10 @@ class Actor:
     _zactor_on_start_async: typing.ClassVar[bool] = False
     _zactor_on_stop: typing.ClassVar[bool] = False
     _zactor_has_init: typing.ClassVar[bool] = False
+    # Runtime roles: the proxy of an actor in another process, and the guardian
+    # under which a process hosts actors that parents elsewhere supervise.
+    _zactor_proxy: typing.ClassVar[bool] = False
+    _zactor_host: typing.ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -173,7 +173,10 @@ class Cell:
         "sysq",
         "system",
         "task",
+        "uid",
     )
+
+    is_remote = False
 
     def __init__(
         self,
@@ -207,6 +210,8 @@ class Cell:
         self.extra: Extras | None = None
         self.task: asyncio.Task[None] | None = None
         self._path: str | None = None
+        # Nonzero once another process may name this actor (see Node.export).
+        self.uid = 0
         self.ref = ActorRef(self)
 
     def __repr__(self) -> str:
@@ -281,11 +286,26 @@ class Cell:
         dispatcher: str | None = None,
         supervisor: SupervisorStrategy | None = None,
         mailbox: MailboxSpec | None = None,
+        worker: int | str | None = None,
+        near: ActorRef | None = None,
         **kwargs: Any,
     ) -> ActorRef:
-        """Create a child of this actor; see :meth:`ActorSystem.spawn`."""
+        """Create a child of this actor; see :meth:`ActorSystem.spawn`.
+
+        The child runs in this actor's process unless ``worker`` or ``near``
+        places it elsewhere.
+        """
         return self.system._spawn(
-            self, actor_class, args, kwargs, name, dispatcher, supervisor, mailbox
+            self,
+            actor_class,
+            args,
+            kwargs,
+            name,
+            dispatcher,
+            supervisor,
+            mailbox,
+            worker,
+            near,
         )
 
     def stop(self, ref: ActorRef | None = None) -> Reply[bool]:
@@ -695,6 +715,11 @@ class Cell:
         if parent is None:
             log.error("the root guardian failed", exc_info=error)
             return
+        if parent.actor_class._zactor_host:
+            # Its supervisor lives in another process, which decides.
+            self.state = SUSPENDED
+            self.system._node.report_failure(self, error, message, init, escalated_from)  # type: ignore[union-attr]
+            return
 
         strategy = self._strategy()
         directive = _decide(strategy, error, self.path)
@@ -704,6 +729,8 @@ class Cell:
         if directive is RESUME:
             if escalated_from is not None:
                 escalated_from.post_system(Resume())
+            elif self.actor_class._zactor_proxy:
+                self.actor.resumed()  # type: ignore[union-attr]
             return
         if directive is Directive.ESCALATE:
             self.state = SUSPENDED
@@ -1092,9 +1119,11 @@ class Cell:
 
     def _death_notice(self, notice: DeathNotice) -> None:
         extra = self.extra
-        if extra is None or not extra.watching or notice.cell not in extra.watching:
+        # A proxy announces the death of the remote cell it stands for.
+        target = notice.cell.ref._cell
+        if extra is None or not extra.watching or target not in extra.watching:
             return  # unwatched meanwhile: no notice after unwatch
-        extra.watching.discard(notice.cell)
+        extra.watching.discard(target)
         mailbox = self.mailbox
         if mailbox is None:
             mailbox = self.open_mailbox()

@@ -110,6 +110,10 @@ class LoopDispatcher:
         # How long one slice may run before the event loop gets its turn.
         self.slice_seconds = 0.002
         self.handled = 0
+        # True while a link to another process is congested: the next slice
+        # waits until it drains, so that senders cannot outrun the network.
+        self.held = False
+        self.parked = False
 
     def bind_thread(self) -> None:
         """Record the loop's thread; called on that thread once the loop runs."""
@@ -382,9 +386,18 @@ class LoopDispatcher:
             set_current(None)
             self.handled += handled
             if ready or self.inbox or self.sys_inbox:
-                self.loop.call_soon(self.run)
+                if self.held:
+                    self.parked = True  # wake() runs the next slice
+                else:
+                    self.loop.call_soon(self.run)
             else:
                 self.armed = False
+
+    def wake(self) -> None:
+        """Run the slice that a congested link held back, if there is one."""
+        if self.parked and not self.held:
+            self.parked = False
+            self.loop.call_soon(self.run)
 
     def _expired(self, cell: Cell, envelope: Envelope) -> None:
         if not envelope[2].is_tick:  # a cancelled timer's tick is just dropped

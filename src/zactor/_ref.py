@@ -49,6 +49,11 @@ class ActorRef:
     def __hash__(self) -> int:
         return id(self._cell) >> 4
 
+    def __reduce__(self) -> tuple[Any, tuple[int, int, str]]:
+        from ._remote import rebuild_ref, ref_to_wire
+
+        return rebuild_ref, ref_to_wire(self)
+
     @property
     def path(self) -> str:
         """The actor's path, such as ``/user/shop/cart-42``."""
@@ -278,6 +283,8 @@ class ActorRef:
                 ``/system``), which only the system's shutdown stops.
         """
         cell = self._cell
+        if cell.is_remote:
+            return _stop(cell)
         parent = cell.parent_cell
         if parent is None or parent.parent_cell is None:
             raise InvalidStateError(

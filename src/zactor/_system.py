@@ -7,11 +7,12 @@ import atexit
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
+from . import _cluster
 from . import _loops as loops
 from ._actor import Actor
 from ._cell import Cell
@@ -35,6 +36,11 @@ from ._reply import Reply
 from ._states import RUNNING, STOPPING, TERMINATED
 from ._supervision import DEFAULT_STRATEGY, SupervisorStrategy
 from ._timers import TimerService
+
+if TYPE_CHECKING:
+    from ._codecs import Codec
+    from ._node import Node
+    from ._workers import WorkerConfig, WorkerPool
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +106,31 @@ class ActorSystem:
         escalation: what happens to a failure escalated to the top of the tree:
             ``"stop-subtree"`` (the default) logs it and stops the top-level actor
             it came from; ``"shutdown"`` logs it and shuts the system down.
+        workers: how many worker processes to start (``"auto"``: one per core).
+            Top-level actors are then placed on the least loaded worker unless
+            ``spawn`` says otherwise; see ``docs/workers.md``.
+        start_method: how workers start: ``"forkserver"`` (the default where it
+            exists), ``"spawn"`` or ``"fork"``.
+        codec: how messages cross processes: ``"pickle"`` (the default; large
+            buffers go through shared memory), ``"msgpack"`` or ``"json"``, or a
+            Codec instance.
+        codec_types: the message classes (dataclasses, NamedTuples) that the
+            msgpack and JSON codecs may build.
+        type_codecs: a codec per message type, overriding ``codec`` for it.
+        allow_pickle: False makes every node refuse pickled bytes, so that no
+            peer can make it run code; it needs a msgpack or JSON codec.
+        cookie: the shared secret nodes prove before anything is decoded;
+            random per system unless given (at least 16 bytes).
+        max_message_size: the most bytes one encoded message may take; larger
+            ones fail at send with MessageTooLarge.
+        transport: ``"unix"`` sockets (the default) or ``"tcp"`` on ``host``
+            (127.0.0.1 unless given).
+        cpu_affinity: True pins worker i to CPU i (modulo the CPUs available);
+            a list of CPU sets pins worker i to ``cpu_affinity[i % len]``.
+        worker_init: a function each worker calls before it joins (logging,
+            loading a model); if it raises, the system's start raises.
+        worker_restarts: (count, seconds): a crashed worker is replaced unless
+            ``count`` replacements already happened within ``seconds``.
     """
 
     def __init__(
@@ -112,6 +143,19 @@ class ActorSystem:
         shutdown_timeout: float = 10.0,
         supervisor: SupervisorStrategy | None = None,
         escalation: EscalationPolicy = "stop-subtree",
+        workers: int | Literal["auto"] = 0,
+        start_method: str | None = None,
+        codec: str | Codec = "pickle",
+        codec_types: Iterable[type] | None = None,
+        type_codecs: Mapping[type, str | Codec] | None = None,
+        allow_pickle: bool = True,
+        cookie: bytes | None = None,
+        max_message_size: int = _cluster.DEFAULT_MAX_MESSAGE,
+        transport: Literal["unix", "tcp"] = "unix",
+        host: str = "127.0.0.1",
+        cpu_affinity: bool | list[Iterable[int]] | None = None,
+        worker_init: Callable[[], Any] | None = None,
+        worker_restarts: tuple[int, float] = (10, 60.0),
     ) -> None:
         if not isinstance(name, str) or not name or "/" in name:
             raise ValueError(
@@ -135,6 +179,23 @@ class ActorSystem:
             raise ValueError(
                 f"escalation must be 'stop-subtree' or 'shutdown', got {escalation!r}"
             )
+
+        options = _cluster.NodeOptions(
+            workers=workers,  # type: ignore[arg-type]
+            start_method=start_method,
+            codec=codec,
+            codec_types=_cluster.codec_types(codec_types),
+            type_codecs=_cluster.type_codecs(type_codecs),
+            allow_pickle=allow_pickle,
+            cookie=cookie,
+            max_message_size=max_message_size,
+            transport=transport,
+            host=host,
+            cpu_affinity=cpu_affinity,
+            worker_init=worker_init,
+            worker_restarts=worker_restarts,
+        )
+        options.check()
 
         self.name = name
         self.throughput = throughput
@@ -163,6 +224,11 @@ class ActorSystem:
         self._shutdown_done: asyncio.Future[None] | None = None
         self._background: set[asyncio.Task[Any]] = set()
         self._timers: TimerService | None = None
+        self._options = options
+        self._node: Node | None = None
+        self._workers: WorkerPool | None = None
+        # Set in a worker process before it starts: how it joins the head.
+        self._worker_config: WorkerConfig | None = None
 
     def __repr__(self) -> str:
         if self.terminated:
@@ -267,6 +333,13 @@ class ActorSystem:
         self._user = self._guardian(root, "user")
         self._system_guardian = self._guardian(root, "system")
         self._start_cell(root, _Guardian())
+        if self._options.workers or self._worker_config is not None:
+            try:
+                _cluster.start(self, loop)
+            except BaseException:
+                self.terminated = True
+                loops.unregister(loop)
+                raise
 
     def _guardian(self, root: Cell, name: str) -> Cell:
         cell = Cell(self, root.dispatcher, root, name, _Guardian, (), None)
@@ -302,14 +375,16 @@ class ActorSystem:
         dispatcher: DispatcherName | None = None,
         supervisor: SupervisorStrategy | None = None,
         mailbox: MailboxSpec | None = None,
+        worker: int | Literal["auto", "local"] | None = None,
+        near: ActorRef | None = None,
         **kwargs: Any,
     ) -> ActorRef:
         """Create an actor under ``/user`` and return its ref.
 
         ``args`` and ``kwargs`` go to the actor's constructor, which runs before
         spawn returns: if it raises, spawn raises the same exception and no actor
-        exists. The keyword names ``name``, ``dispatcher``, ``supervisor`` and
-        ``mailbox`` belong to spawn.
+        exists. The keyword names ``name``, ``dispatcher``, ``supervisor``,
+        ``mailbox``, ``worker`` and ``near`` belong to spawn.
 
         Args:
             actor_class: a subclass of :class:`Actor`.
@@ -320,6 +395,10 @@ class ActorSystem:
                 its parent's.
             mailbox: a :class:`Bounded` or :class:`Priority` mailbox; unbounded
                 FIFO if omitted.
+            worker: in a system with workers, where the actor runs: a worker
+                number, ``"auto"`` (the least loaded worker; the default for
+                top-level actors) or ``"local"`` (this process).
+            near: run the actor in the same process as this ref's actor.
 
         Raises:
             NotAnActorError: ``actor_class`` is not an Actor subclass.
@@ -333,7 +412,16 @@ class ActorSystem:
                 "'with' or start() before spawning"
             )
         return self._spawn(
-            self._user, actor_class, args, kwargs, name, dispatcher, supervisor, mailbox
+            self._user,
+            actor_class,
+            args,
+            kwargs,
+            name,
+            dispatcher,
+            supervisor,
+            mailbox,
+            worker,
+            near,
         )
 
     def _spawn(
@@ -346,6 +434,8 @@ class ActorSystem:
         dispatcher: str | None,
         supervisor: SupervisorStrategy | None = None,
         mailbox: MailboxSpec | None = None,
+        worker: Any = None,
+        near: ActorRef | None = None,
     ) -> ActorRef:
         if not (isinstance(actor_class, type) and issubclass(actor_class, Actor)):
             raise NotAnActorError(
@@ -362,31 +452,52 @@ class ActorSystem:
                 f"actor system {self.name!r} has shut down; cannot spawn "
                 f"{actor_class.__name__}"
             )
+        if worker is not None or near is not None or self._node is not None:
+            if near is not None and not isinstance(near, ActorRef):
+                raise TypeError(f"near must be an ActorRef, got {near!r}")
+            node_id = _cluster.placement(self, parent, worker, near)
+            if node_id is not None:
+                if dispatcher not in (None, "default", "thread"):
+                    self._pick_dispatcher(actor_class, dispatcher)  # raises
+                return self._on_loop(
+                    actor_class,
+                    lambda: _cluster.spawn_remote(
+                        self,
+                        parent,
+                        node_id,
+                        actor_class,
+                        args,
+                        kwargs,
+                        name,
+                        dispatcher,
+                        supervisor,
+                        mailbox,
+                    ),
+                )
         target: LoopDispatcher | ThreadDispatcher = loop_dispatcher
         if dispatcher is not None:
             target = self._pick_dispatcher(actor_class, dispatcher)
 
-        if loop_dispatcher.thread_id == _get_ident():
-            return self._spawn_here(
+        return self._on_loop(
+            actor_class,
+            lambda: self._spawn_here(
                 parent, actor_class, args, kwargs, name, target, supervisor, mailbox
-            )
+            ),
+        )
+
+    def _on_loop(
+        self, actor_class: type[Actor], create: Callable[[], ActorRef]
+    ) -> ActorRef:
+        """Run ``create`` on the loop thread, from whichever thread spawns."""
+        assert self._dispatcher is not None
+        if self._dispatcher.thread_id == _get_ident():
+            return create()
 
         reply: Reply[ActorRef] = Reply(None, f"spawn of {actor_class.__name__}")
 
         def spawn_on_loop() -> None:
             try:
-                reply.set_result(
-                    self._spawn_here(
-                        parent,
-                        actor_class,
-                        args,
-                        kwargs,
-                        name,
-                        target,
-                        supervisor,
-                        mailbox,
-                    )
-                )
+                reply.set_result(create())
             except BaseException as error:
                 reply.set_exception(error)
 
@@ -430,6 +541,8 @@ class ActorSystem:
         dispatcher: LoopDispatcher | ThreadDispatcher,
         supervisor: SupervisorStrategy | None,
         mailbox: MailboxSpec | None,
+        uid: int = 0,
+        path: str | None = None,
     ) -> ActorRef:
         if parent.state >= STOPPING or (self._stopping and parent is self._user):
             raise ActorDeadError(
@@ -450,6 +563,9 @@ class ActorSystem:
             )
 
         cell = Cell(self, dispatcher, parent, name, actor_class, args, kwargs or None)
+        if uid:
+            cell.uid = uid
+            cell._path = path
         if supervisor is not None:
             cell.extras().supervisor = supervisor
         if mailbox is not None:
@@ -476,17 +592,67 @@ class ActorSystem:
                 self.events.publish(ActorStarted(cell.ref))
         return cell.ref
 
+    def _spawn_hosted(
+        self,
+        host: Cell,
+        actor_class: type[Actor],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        uid: int,
+        path: str,
+        dispatcher: str | None,
+        mailbox: MailboxSpec | None,
+    ) -> Cell:
+        """Create an actor that a parent in another process supervises."""
+        target: LoopDispatcher | ThreadDispatcher | None = self._dispatcher
+        if dispatcher is not None:
+            target = self._pick_dispatcher(actor_class, dispatcher)
+        assert target is not None
+        ref = self._spawn_here(
+            host, actor_class, args, kwargs, f"{uid:x}", target, None, mailbox, uid, path
+        )
+        return ref._cell
+
+    def _host_guardian(self) -> Cell:
+        assert self._root is not None
+        cell = Cell(self, self._root.dispatcher, self._root, "remote",
+                    _cluster.HostGuardian, (), None)
+        assert self._root.child_cells is not None
+        self._root.child_cells["remote"] = cell
+        self._start_cell(cell, _cluster.HostGuardian())
+        return cell
+
     def lookup(self, path: str) -> ActorRef | None:
-        """Return the ref of the live actor at ``path`` (``/user/a/b``), or None."""
+        """Return the ref of the live actor at ``path`` (``/user/a/b``), or None.
+
+        In a system with workers this finds actors in every process.
+        """
         if not isinstance(path, str) or not path.startswith("/"):
             raise ValueError(f"an actor path starts with '/', got {path!r}")
         cell = self._root
-        for part in path.strip("/").split("/") if path != "/" else ():
+        parts = path.strip("/").split("/") if path != "/" else []
+        for index, part in enumerate(parts):
             children = None if cell is None else cell.child_cells
             cell = None if children is None else children.get(part)
+            if cell is not None and cell.actor_class._zactor_proxy and parts[index + 1:]:
+                return self._lookup_remote(cell.ref._cell.node_id, path)
+        if cell is None and self._node is not None:
+            hosted = _cluster.lookup_hosted(self._node, path)
+            if hosted is not None:
+                cell = hosted
+            elif self._node.node_id != 0:
+                return self._lookup_remote(0, path)
         if cell is None or cell.state == TERMINATED:
             return None
         return cell.ref
+
+    def _lookup_remote(self, node_id: int, path: str) -> ActorRef | None:
+        assert self._node is not None
+        try:
+            found: ActorRef | None = self._node.rpc(node_id).call(("lookup", path), 10.0)
+        except (OSError, ConnectionError, ActorDeadError):
+            return None
+        return found
 
     def watch(self, ref: ActorRef) -> Reply[Terminated]:
         """Return a reply that completes with :class:`Terminated` when ``ref`` ends.
@@ -539,6 +705,10 @@ class ActorSystem:
         if loop is not None and not loop.is_closed():
             loop.call_soon_threadsafe(self._shutdown_in_background, timeout)
 
+    def worker_pids(self) -> list[int]:
+        """The process ids of the running worker processes, by worker number."""
+        return [] if self._workers is None else self._workers.pids()
+
     def _keep(self, task: asyncio.Task[Any]) -> None:
         """Hold a reference to a background task until it ends."""
         self._background.add(task)
@@ -571,6 +741,11 @@ class ActorSystem:
 
     def _actor_terminated(self, cell: Cell) -> None:
         self._terminated += 1
+        if self._node is not None:
+            if cell.uid:
+                self._node.unexport(cell)
+            elif cell.actor_class._zactor_proxy:
+                _cluster.proxy_terminated(self, cell)
 
     def _dead_letter(
         self,
@@ -717,6 +892,7 @@ class ActorSystem:
             await self._stop_subtree(self._system_guardian, deadline)
             await self._stop_subtree(root, deadline)
             await self._close_threads(deadline)
+            await _cluster.stop(self, deadline)
             self._finish_shutdown()
         else:
             await asyncio.shield(self._shutdown_done)

@@ -1,0 +1,89 @@
+"""The entry point of a worker process.
+
+A worker runs an actor system of its own on an event loop in its main thread,
+joins the head's system as a node, and reports on its pipe that it is ready (or
+why it could not start). It ends when the head asks it to, or as soon as the
+head's process is gone, so that no worker outlives the program that started it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing.connection
+import os
+import traceback
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._workers import WorkerConfig
+
+log = logging.getLogger(__name__)
+
+
+def worker_main(config: WorkerConfig, pipe: multiprocessing.connection.Connection) -> None:
+    """Run one worker until the head shuts it down or goes away."""
+    try:
+        if config.cpus is not None:
+            os.sched_setaffinity(0, config.cpus)
+        if config.init is not None:
+            config.init()
+        asyncio.run(_serve(config, pipe))
+    except BaseException as error:
+        try:
+            pipe.send(
+                ("failed", type(error).__qualname__, str(error), traceback.format_exc())
+            )
+        except OSError:
+            pass
+        os._exit(1)
+    os._exit(0)
+
+
+async def _serve(config: WorkerConfig, pipe: multiprocessing.connection.Connection) -> None:
+    from ._system import ActorSystem
+
+    system = ActorSystem(
+        config.system_name,
+        throughput=config.throughput,
+        threads=config.threads,
+        supervisor=config.supervisor,
+        codec=config.codec,
+        codec_types=config.codec_types,
+        type_codecs=config.type_codecs,
+        allow_pickle=config.allow_pickle,
+        max_message_size=config.max_message_size,
+    )
+    system._worker_config = config
+    await system.__aenter__()
+    node = system._node
+    assert node is not None
+    node.addresses.update(config.peers)
+    node.addresses[0] = config.head_address
+    node.slots.update(config.slots)
+    pipe.send(("ready", node.address))
+
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[float | None] = loop.create_future()
+
+    def readable() -> None:
+        try:
+            message: Any = pipe.recv()
+        except (EOFError, OSError):
+            loop.remove_reader(pipe.fileno())
+            if not done.done():
+                done.set_result(None)  # the head is gone
+            return
+        if message[0] == "peers":
+            node.addresses.update(message[1])
+            node.slots.update(message[2])
+        elif message[0] == "shutdown" and not done.done():
+            loop.remove_reader(pipe.fileno())
+            done.set_result(float(message[1]))
+
+    loop.add_reader(pipe.fileno(), readable)
+    timeout = await done
+    if timeout is None:
+        log.warning("worker %d: the head process is gone; exiting", config.slot)
+        os._exit(1)
+    await system.ashutdown(timeout)
