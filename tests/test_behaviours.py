@@ -166,7 +166,7 @@ def test_become_applies_from_the_very_next_message(
     """Messages queued behind the one that calls become, in the same turn, see it."""
 
     async def scenario(d: Driver) -> None:
-        log = Collector()
+        log = d.collector()
         ref = d.spawn(actor_class, log, dispatcher=dispatcher)
 
         for message in ("first", "switch", "a", "b", "c"):

@@ -257,6 +257,15 @@ def test_msgpack_refuses_lone_surrogates() -> None:
 
 
 @pytest.mark.parametrize("name", CODECS)
+def test_codecs_decode_from_a_memoryview_slice(name: str) -> None:
+    """Receivers decode a frame body in place, after its leading codec byte."""
+    codec = make_codec(name)
+    frame = bytes((codec.codec_id,)) + codec.encode({"job": Job(1, "a", ["t"])})
+
+    assert codec.decode(memoryview(frame)[1:]) == {"job": Job(1, "a", ["t"])}
+
+
+@pytest.mark.parametrize("name", CODECS)
 def test_codecs_encode_from_many_threads_at_once(name: str) -> None:
     """One codec serves every thread: nested values never mix between threads."""
     codec = make_codec(name)

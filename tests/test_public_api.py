@@ -10,6 +10,16 @@ import pytest
 import zactor
 
 EXPORTED = [
+    "AuthenticationError",
+    "CodecError",
+    "MessageTooLarge",
+    "RemoteError",
+    "WorkerCrashed",
+    "WorkerStartupError",
+    "Codec",
+    "JsonCodec",
+    "MsgpackCodec",
+    "PickleCodec",
     "DEFAULT_MAX_RESTARTS",
     "DEFAULT_WITHIN",
     "ESCALATE",

@@ -347,6 +347,11 @@ class Cell:
             return
         self._withdraw_terminated(target)
 
+    def hosted(self) -> bool:
+        """True for an actor whose supervisor is in another process."""
+        parent = self.parent_cell
+        return parent is not None and parent.actor_class._zactor_host
+
     def _withdraw_terminated(self, target: Cell) -> None:
         """Take back a Terminated for ``target`` that is queued but not handled."""
         mailbox = self.mailbox
@@ -907,6 +912,8 @@ class Cell:
         extra.last_failure = time.monotonic()  # the quiet period starts now
         extra.restarts += 1
         self.state = RUNNING
+        if self.hosted():
+            return  # its proxy, in the supervising process, counts and announces
         self.system._restarts += 1
         if ActorRestarted in self.system.events.active:
             self.system.events.publish(
@@ -1047,7 +1054,7 @@ class Cell:
                 del siblings[self.name]
 
         self.system._actor_terminated(self)
-        if ActorStopped in self.system.events.active:
+        if ActorStopped in self.system.events.active and not self.hosted():
             self.system.events.publish(ActorStopped(self.ref))
         if extra is not None:
             self._release(extra)

@@ -23,8 +23,9 @@ from . import _shm
 from ._actor import Actor
 from ._codecs import Codec, resolve_codec
 from ._errors import ActorDeadError, NameTakenError, WorkerStartupError
+from ._events import ActorStarted
 from ._node import Node
-from ._remote import RemoteCell, RemoteChild
+from ._remote import RemoteCell, RemoteChild, remote_cell
 from ._states import RUNNING, STOPPING
 from ._workers import WorkerPool, cpu_sets
 
@@ -58,16 +59,6 @@ class NodeOptions:
 
     def check(self) -> None:
         """Refuse bad values with errors that name them."""
-        if self.workers == "auto":
-            self.workers = os.cpu_count() or 1
-        if (
-            not isinstance(self.workers, int)
-            or isinstance(self.workers, bool)
-            or self.workers < 0
-        ):
-            raise ValueError(
-                f"workers must be an int >= 0 or 'auto', got {self.workers!r}"
-            )
         methods = ("fork", "spawn", "forkserver")
         if self.start_method is not None and self.start_method not in methods:
             raise ValueError(
@@ -80,7 +71,8 @@ class NodeOptions:
             raise ValueError("cookie must be bytes of at least 16 bytes")
         if not isinstance(self.max_message_size, int) or self.max_message_size < 1024:
             raise ValueError(
-                f"max_message_size must be an int >= 1024, got {self.max_message_size!r}"
+                "max_message_size must be an int >= 1024, got "
+                f"{self.max_message_size!r}"
             )
         if self.transport not in ("unix", "tcp"):
             raise ValueError(
@@ -120,6 +112,15 @@ class NodeOptions:
         return "forkserver" if "forkserver" in methods else "spawn"
 
 
+def worker_count(workers: object) -> int:
+    """The number of workers ``workers`` asks for: an int >= 0, or 'auto'."""
+    if workers == "auto":
+        return os.cpu_count() or 1
+    if not isinstance(workers, int) or isinstance(workers, bool) or workers < 0:
+        raise ValueError(f"workers must be an int >= 0 or 'auto', got {workers!r}")
+    return workers
+
+
 def build_node(system: ActorSystem, node_id: int, options: NodeOptions) -> Node:
     """The node object of a system, before it listens."""
     config = system._worker_config
@@ -154,6 +155,8 @@ def start(system: ActorSystem, loop: asyncio.AbstractEventLoop) -> None:
     node_id = 0 if config is None else config.node_id
     node = build_node(system, node_id, options)
     system._node = node
+    if config is None:
+        system.events.on_change = node.announce_events
     address = _address(system, node_id) if config is None else config.address
     try:
         listen(node, loop, address)
@@ -169,6 +172,9 @@ def start(system: ActorSystem, loop: asyncio.AbstractEventLoop) -> None:
             )
             system._workers = pool
             pool.start_all()
+        assert node.serve is not None
+        node.serving = loop.create_task(node.serve())
+        system._keep(node.serving)
     except BaseException:
         node.close()
         if config is None:
@@ -219,12 +225,14 @@ def listen(
         from ._link import Inbound
 
         if isinstance(bound, str):
-            node.server = await loop.create_unix_server(lambda: Inbound(node), sock=sock)
+            node.server = await loop.create_unix_server(
+                lambda: Inbound(node), sock=sock
+            )
         else:
             node.server = await loop.create_server(lambda: Inbound(node), sock=sock)
 
-    system = node.system
-    system._keep(loop.create_task(serve()))
+    node.listening = sock
+    node.serve = serve
 
 
 # -- placement and remote spawn ---------------------------------------------------
@@ -243,8 +251,7 @@ def placement(
             )
         return None
     if near is not None:
-        cell = near._cell
-        target = cell.node_id if cell.is_remote else node.node_id
+        target = remote_cell(near).node_id if near._cell.is_remote else node.node_id
         return None if target == node.node_id else target
     if worker == "local":
         return None
@@ -255,7 +262,17 @@ def placement(
         worker = "auto"
     if pool is not None:
         return pool.pick(worker)
-    return _pick_from_worker(node, worker)
+    target = _pick_from_worker(node, worker)
+    return None if target == node.node_id else target
+
+
+def spread_slot(system: ActorSystem, index: int) -> int | str:
+    """The worker number for the ``index``-th member of a spread pool."""
+    node = system._node
+    if node is None:
+        return "local"
+    count = system._options.workers if system._workers is not None else len(node.slots)
+    return index % count if count else "local"
 
 
 def _pick_from_worker(node: Node, worker: Any) -> int:
@@ -264,8 +281,7 @@ def _pick_from_worker(node: Node, worker: Any) -> int:
         live = sorted(slots.values())
         if not live:
             raise WorkerStartupError("no worker is known to this process")
-        node_id = live[int(time.monotonic_ns() // 1000) % len(live)]
-        return node_id
+        return live[int(time.monotonic_ns() // 1000) % len(live)]
     if not isinstance(worker, int) or worker not in slots:
         raise ValueError(f"worker {worker!r} is not a running worker number")
     return slots[worker]
@@ -288,7 +304,8 @@ def spawn_remote(
     from ._ref import ActorRef
 
     node = system._node
-    assert node is not None and system._dispatcher is not None
+    assert node is not None
+    assert system._dispatcher is not None
     if parent.state >= STOPPING or (system._stopping and parent is system._user):
         raise ActorDeadError(
             f"cannot spawn {actor_class.__name__} under {parent.path}: it is stopping"
@@ -317,7 +334,9 @@ def spawn_remote(
 
     remote = RemoteCell(node, target, uid, path, ActorRef)
     node.remotes[uid] = remote
-    proxy = Cell(system, system._dispatcher, parent, name, RemoteChild, (remote, spec), None)
+    proxy = Cell(
+        system, system._dispatcher, parent, name, RemoteChild, (remote, spec), None
+    )
     proxy.ref = remote.ref
     if supervisor is not None:
         proxy.extras().supervisor = supervisor
@@ -330,13 +349,15 @@ def spawn_remote(
     remote.proxy = proxy
     node.proxies[uid] = proxy
     system._spawned += 1
+    if ActorStarted in system.events.active:
+        system.events.publish(ActorStarted(remote.ref))
     return remote.ref
 
 
 def proxy_terminated(system: ActorSystem, cell: Cell) -> None:
     """A proxy ended: its actor no longer counts toward its worker's load."""
     node = system._node
-    remote = cell.ref._cell
+    remote = remote_cell(cell.ref)
     if node is not None:
         node.proxies.pop(remote.uid, None)
     if system._workers is not None:
@@ -382,6 +403,36 @@ async def stop(system: ActorSystem, deadline: float) -> None:
         shutil.rmtree(node.directory, ignore_errors=True)
         if _shm.AVAILABLE:
             _shm.sweep(node.shm_prefix)
+
+
+def statistics(system: ActorSystem) -> dict[str, int]:
+    """The node's part of :meth:`ActorSystem.statistics`."""
+    node = system._node
+    if node is None:
+        return {}
+    return {
+        "workers": len(system.worker_pids()),
+        "remote_asks_pending": len(node.pending),
+        "bytes_sent": node.bytes_sent,
+        "bytes_received": node.bytes_received,
+    }
+
+
+def worker_statistics(system: ActorSystem) -> list[dict[str, int]]:
+    """The counters of every live worker (the head's own are not included)."""
+    pool = system._workers
+    node = system._node
+    if pool is None or node is None or system.terminated:
+        return []
+    found = []
+    for worker in list(pool.workers.values()):
+        if not worker.alive:
+            continue
+        try:
+            found.append(node.rpc(worker.node_id).call(("stats",), 5.0))
+        except (OSError, ConnectionError, ActorDeadError):
+            continue
+    return found
 
 
 class HostGuardian(Actor):

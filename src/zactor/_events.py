@@ -103,6 +103,9 @@ class EventStream:
         self.active: frozenset[type[Event]] = frozenset()
         self._by_type: dict[type[Event], tuple[Subscription, ...]] = {}
         self._inactive: set[type[Event]] = set()
+        # Told the new set of subscribed types after every change; a system with
+        # workers uses it to have them forward those events here.
+        self.on_change: Callable[[frozenset[type[Event]]], None] | None = None
 
     def subscribe(
         self, event_type: type[E], subscriber: Callable[[E], object] | ActorRef
@@ -126,6 +129,8 @@ class EventStream:
         with self._lock:
             self._subscriptions.append(subscription)
             self._rebuild()
+        if self.on_change is not None:
+            self.on_change(self.active)
         return subscription
 
     def unsubscribe(self, subscription: Subscription) -> None:
@@ -134,6 +139,8 @@ class EventStream:
             if subscription in self._subscriptions:
                 self._subscriptions.remove(subscription)
             self._rebuild()
+        if self.on_change is not None:
+            self.on_change(self.active)
 
     def _rebuild(self) -> None:
         types: set[type[Event]] = set()

@@ -105,7 +105,9 @@ class RpcClient:
                 if version != _wire.VERSION or kind != _wire.RESPONSE:
                     raise ConnectionError(f"node {self.peer} sent a malformed response")
                 if length > self._node.frame_limit:
-                    raise ConnectionError(f"node {self.peer} sent an oversized response")
+                    raise ConnectionError(
+                        f"node {self.peer} sent an oversized response"
+                    )
                 response = _recv_exactly(self._sock, length)
             except BaseException:
                 self.close()
@@ -142,7 +144,7 @@ class Link:
         self._drain: asyncio.Task[None] | None = None
         self._writer: asyncio.StreamWriter | None = None
 
-    # -- sending -----------------------------------------------------------------
+    # -- sending -----------------------------------------------------------------------
 
     def push(self, item: Any) -> None:
         """Queue an item; only on the node's loop thread."""
@@ -181,7 +183,9 @@ class Link:
 
         items, self.outbox = self.outbox, []
         for body in self.node.encode_batch(self.peer, items):
-            self.transport.write(_wire.frame(_wire.BATCH, body))
+            data = _wire.frame(_wire.BATCH, body)
+            self.node.bytes_sent += len(data)
+            self.transport.write(data)
         if self.transport.get_write_buffer_size() > HIGH_WATER:
             self._hold()
 
@@ -194,13 +198,12 @@ class Link:
         self._drain = self.node.loop.create_task(self._await_drain())
 
     async def _await_drain(self) -> None:
-        transport = self.transport
-        while (
-            transport is not None
-            and not transport.is_closing()
-            and transport.get_write_buffer_size() > HIGH_WATER // 2
-        ):
-            await asyncio.sleep(0.001)
+        writer = self._writer
+        if writer is not None:
+            try:
+                await writer.drain()  # returns below the transport's low-water mark
+            except (ConnectionError, OSError):
+                pass
         self._release()
 
     def _release(self) -> None:
@@ -211,7 +214,7 @@ class Link:
             self._room.notify_all()
         self.node.dispatcher_hold(-1)
 
-    # -- connecting --------------------------------------------------------------
+    # -- connecting --------------------------------------------------------------------
 
     async def connect(self, address: str | tuple[str, int]) -> None:
         """Open the connection, prove the cookie, then write what waits."""
@@ -229,15 +232,20 @@ class Link:
                 proof = await reader.readexactly(_wire.CONFIRM_SIZE)
                 _wire.check_confirm(self.node.cookie, nonce, proof)
         except (OSError, EOFError, TimeoutError, AuthenticationError) as error:
-            log.warning("node %d could not connect to node %d: %s",
-                        self.node.node_id, self.peer, error)
+            log.warning(
+                "node %d could not connect to node %d: %s",
+                self.node.node_id,
+                self.peer,
+                error,
+            )
             self.node.link_failed(self, error)
             return
         if self.closed:
             writer.close()
             return
         self._writer = writer  # dropping the writer would close the transport
-        self.transport = writer.transport  # type: ignore[assignment]
+        self.transport = writer.transport
+        writer.transport.set_write_buffer_limits(HIGH_WATER, HIGH_WATER // 2)
         self.node.loop.create_task(self._watch_close(reader))
         self.flush()
 
@@ -284,6 +292,7 @@ class Inbound(asyncio.Protocol):
         if self.peer < 0:
             self._authenticate(data)
             return
+        self.node.bytes_received += len(data)
         try:
             frames = self._reader.feed(data)
         except _wire.FrameError as error:
@@ -339,8 +348,9 @@ class Inbound(asyncio.Protocol):
     def _refuse(self, reason: str) -> None:
         """Log why, and close: nothing more from this peer is read."""
         who = "an unauthenticated peer" if self.peer < 0 else f"node {self.peer}"
-        log.warning("node %d closed a connection from %s: %s",
-                    self.node.node_id, who, reason)
+        log.warning(
+            "node %d closed a connection from %s: %s", self.node.node_id, who, reason
+        )
         self.node.refused += 1
         if self._timer is not None:
             self._timer.cancel()

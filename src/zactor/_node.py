@@ -27,8 +27,8 @@ import importlib
 import itertools
 import logging
 import threading
-import traceback
 import weakref
+from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from . import _shm
@@ -42,12 +42,13 @@ from ._errors import (
 )
 from ._link import Inbound, Link, Refused, RpcClient
 from ._messages import DeathNotice, Restart, Resume, Stop, Unwatch, Watch
+from ._remote import RemoteCell, RemotePost, RemoteReply, decoding, remote_cell
 from ._reply import _CANCELLED, _DONE, _FAILED, Reply
-from ._remote import RemoteCell, RemoteChild, RemotePost, RemoteReply, decoding
 from ._states import RUNNING, SUSPENDED, TERMINATED
 
 if TYPE_CHECKING:
     from ._cell import Cell
+    from ._ref import ActorRef
     from ._system import ActorSystem
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,9 @@ NODE_DOWN = "node-down"
 NODE_UP = "node-up"
 MOVED = "moved"
 GONE = "gone"
+EVENTS = "events"
+EVENT = "event"
+DEAD_LETTER = "dead-letter"
 
 _INLINE = frozenset((int, float, str, bool, type(None), bytes))
 _INLINE_JSON = frozenset((int, float, str, bool, type(None)))
@@ -129,17 +133,24 @@ class Node:
         self.down: dict[int, int | None] = {}
         self.refused = 0
         self.lost_in_flight = 0
+        self.bytes_sent = 0
+        self.bytes_received = 0
         self._uids = itertools.count(1)
         self._tokens = itertools.count(1)
         self._rpc_lock = threading.Lock()
         self._host: Cell | None = None
+        self._forwarding: list[Any] = []
+        self._wanted: list[str] = []
         self._hold = 0
         self.loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]
         self.thread_id = 0
         self.server: asyncio.AbstractServer | None = None
+        self.listening: Any = None
+        self.serving: asyncio.Task[None] | None = None
+        self.serve: Callable[[], Coroutine[Any, Any, None]] | None = None
         self.address: str | tuple[str, int] = ""
 
-    # -- starting and stopping --------------------------------------------------
+    # -- starting and stopping ---------------------------------------------------------
 
     async def listen(self, address: str | tuple[str, int]) -> None:
         """Bind the node's socket (a Unix path, or a (host, port) pair)."""
@@ -160,9 +171,14 @@ class Node:
 
     def close(self) -> None:
         """Close the server, links and RPC channels; fail what still waits."""
+        if self.serving is not None and not self.serving.done():
+            self.serving.cancel()
         if self.server is not None:
             self.server.close()
             self.server = None
+        if self.listening is not None:
+            self.listening.close()
+            self.listening = None
         for link in list(self.links.values()):
             link.close()
         self.links.clear()
@@ -173,7 +189,7 @@ class Node:
             self.pending.pop(token, None)
             reply._fail(ActorDeadError(f"{reply.description}: the system shut down"))
 
-    # -- identities ---------------------------------------------------------------
+    # -- identities --------------------------------------------------------------------
 
     def new_uid(self) -> int:
         """A uid no other node of the system hands out."""
@@ -198,16 +214,22 @@ class Node:
             cause = cell.extra.cause if cell.extra is not None else None
             self.control(owner, TERMINATED_OP, uid, _portable(cause))
 
-    def ref_for(self, node_id: int, uid: int, path: str) -> Any:
+    def ref_for(self, node_id: int, uid: int, path: str) -> ActorRef:
         """The local ref for an actor named on the wire."""
         cell = self.exports.get(uid)
         if cell is not None:
             return cell.ref
+        if not uid:  # an actor that had terminated when it was named
+            from ._ref import ActorRef as RefClass
+
+            dead = RemoteCell(self, node_id, uid, path, RefClass)
+            dead.state = TERMINATED
+            return dead.ref
         remote = self.remotes.get(uid)
         if remote is None:
-            from ._ref import ActorRef
+            from ._ref import ActorRef as RefClass
 
-            remote = RemoteCell(self, node_id, uid, path, ActorRef)
+            remote = RemoteCell(self, node_id, uid, path, RefClass)
             if node_id == self.node_id or (
                 node_id in self.down and uid not in self.proxies
             ):
@@ -215,7 +237,7 @@ class Node:
             self.remotes[uid] = remote
         return remote.ref
 
-    # -- sending --------------------------------------------------------------------
+    # -- sending -----------------------------------------------------------------------
 
     def send(self, cell: RemoteCell, envelope: tuple[Any, Any, Any]) -> None:
         """Send a message to a remote actor; from any thread."""
@@ -231,9 +253,11 @@ class Node:
             self._undeliverable(cell, envelope, token)
             return
 
-        if type(message) in self.inline and (
-            type(message) not in (str, bytes) or len(message) < _INLINE_LIMIT
-        ) and type(message) not in self.type_codecs:
+        if (
+            type(message) in self.inline
+            and (type(message) not in (str, bytes) or len(message) < _INLINE_LIMIT)
+            and type(message) not in self.type_codecs
+        ):
             item: tuple[Any, ...] = (MESSAGE, cell.uid, message, sender, origin, token)
         else:
             try:
@@ -278,6 +302,8 @@ class Node:
                 f"more than the limit of {self.max_message_size} bytes "
                 "(max_message_size)"
             )
+        if self.codec.name == "json":
+            data = data.decode("latin-1")  # type: ignore[assignment]  # JSON has no bytes
         if not buffers:
             return data, codec.codec_id, ()
         shared = tuple(
@@ -288,8 +314,12 @@ class Node:
     def _wait(self, reply: Reply[Any], peer: int) -> int:
         token = next(self._tokens)
         self.pending[token] = (reply, peer)
-        if reply._timeout is not None or True:
-            reply.add_done_callback(lambda _: self.pending.pop(token, None))
+        pending = self.pending
+
+        def forget(_: Reply[Any]) -> None:
+            pending.pop(token, None)
+
+        reply.add_done_callback(forget)
         return token
 
     def _unwait(self, token: int) -> None:
@@ -356,7 +386,9 @@ class Node:
             return self._crash_error(cell.node_id, self.down[cell.node_id], cell.path)
         return None
 
-    def _notify(self, cell: RemoteCell, watcher: Any, cause: BaseException | None) -> None:
+    def _notify(
+        self, cell: RemoteCell, watcher: Any, cause: BaseException | None
+    ) -> None:
         from ._messages import Terminated
 
         if isinstance(watcher, Reply):
@@ -372,7 +404,7 @@ class Node:
         if state == _CANCELLED:
             return
         if state != _DONE:
-            value = _portable(value)  # type: ignore[arg-type]
+            value = _portable(value)
         if type(value) in self.inline and (
             type(value) not in (str, bytes) or len(value) < _INLINE_LIMIT  # type: ignore[arg-type]
         ):
@@ -386,7 +418,7 @@ class Node:
             item = (ENCODED_OUTCOME, token, state, data, codec_id, buffers)
         self._push(origin, item)
 
-    # -- batches on the wire ---------------------------------------------------------
+    # -- batches on the wire -----------------------------------------------------------
 
     def encode_batch(self, peer: int, items: list[Any]) -> list[bytes]:
         """Encode items as frame bodies no longer than the frame limit."""
@@ -410,8 +442,12 @@ class Node:
             try:
                 bodies.append(head + self.codec.encode([item]))
             except CodecError as failure:
-                log.error("node %d dropped an item for node %d: %s",
-                          self.node_id, peer, failure)
+                log.error(
+                    "node %d dropped an item for node %d: %s",
+                    self.node_id,
+                    peer,
+                    failure,
+                )
         if not bodies:
             log.error("node %d could not encode a batch: %s", self.node_id, error)
         return bodies
@@ -472,6 +508,8 @@ class Node:
             codec = codec_by_id(codec_id, self.codecs.values())
         if codec.runs_code and not self.allow_pickle:
             raise CodecError(f"this node refuses messages in the {codec.name} codec")
+        if type(data) is str:
+            data = data.encode("latin-1")
         views = [_shm.attach(name, size) for name, size in buffers]
         token = decoding.set(self)
         try:
@@ -488,8 +526,9 @@ class Node:
             reply = RemoteReply(self, origin, token, "ask")
         if cell is None or cell.state == TERMINATED:
             if reply is not None:
-                reply._fail(ActorDeadError(f"the actor for that ask (uid {uid:x}) "
-                                           "has stopped"))
+                reply._fail(
+                    ActorDeadError(f"the actor for that ask (uid {uid:x}) has stopped")
+                )
             else:
                 self.system._dead_letter(message, sender, None, "actor terminated")
             return
@@ -512,8 +551,12 @@ class Node:
         self, uid: int, error: CodecError, origin: int, token: int
     ) -> None:
         cell = self.exports.get(uid)
-        log.error("node %d could not decode a message for %s: %s",
-                  self.node_id, cell.path if cell else f"uid {uid:x}", error)
+        log.error(
+            "node %d could not decode a message for %s: %s",
+            self.node_id,
+            cell.path if cell else f"uid {uid:x}",
+            error,
+        )
         if token:
             self.send_outcome(origin, token, _FAILED, error)
         else:
@@ -530,10 +573,13 @@ class Node:
         if state == _DONE:
             reply._answer(value)
         else:
-            reply._fail(value if isinstance(value, BaseException) else
-                        CodecError(f"a remote error arrived as {value!r}"))
+            reply._fail(
+                value
+                if isinstance(value, BaseException)
+                else CodecError(f"a remote error arrived as {value!r}")
+            )
 
-    # -- control items ------------------------------------------------------------------
+    # -- control items -----------------------------------------------------------------
 
     def _control(self, peer: int, op: str, args: tuple[Any, ...]) -> None:
         handler = _CONTROLS.get(op)
@@ -575,7 +621,9 @@ class Node:
         if cell is not None:
             cell.post_system(Unwatch(watcher_ref._cell))
 
-    def _on_notice(self, peer: int, watcher_uid: int, dead_ref: Any, cause: Any) -> None:
+    def _on_notice(
+        self, peer: int, watcher_uid: int, dead_ref: Any, cause: Any
+    ) -> None:
         watcher = self.exports.get(watcher_uid)
         if watcher is not None:
             watcher.post_system(DeathNotice(dead_ref._cell, cause))
@@ -589,14 +637,20 @@ class Node:
         self._proxy_failed(proxy, error, message, init)
 
     def _proxy_failed(
-        self, proxy: Cell, error: BaseException, message: Any, init: bool
+        self,
+        proxy: Cell,
+        error: BaseException,
+        message: Any,
+        init: bool,
+        crashed: bool = False,
     ) -> None:
         from ._events import ActorFailed
 
-        system = self.system
-        system._failures += 1
-        if ActorFailed in system.events.active:
-            system.events.publish(ActorFailed(proxy.ref, error, message))
+        if crashed:  # otherwise the worker counted and announced the failure
+            system = self.system
+            system._failures += 1
+            if ActorFailed in system.events.active:
+                system.events.publish(ActorFailed(proxy.ref, error, message))
         if init:
             proxy.extras().unstarted = False
         proxy._supervise(error, message, init=init)
@@ -634,10 +688,10 @@ class Node:
     ) -> None:
         self.node_lost(node_id, exitcode, set(keep))
 
-    def _on_node_up(
-        self, peer: int, node_id: int, slot: int, address: Any
-    ) -> None:
-        self.addresses[node_id] = tuple(address) if isinstance(address, list) else address
+    def _on_node_up(self, peer: int, node_id: int, slot: int, address: Any) -> None:
+        self.addresses[node_id] = (
+            tuple(address) if isinstance(address, list) else address
+        )
         self.slots[slot] = node_id
 
     def _on_moved(self, peer: int, uid: int, node_id: int) -> None:
@@ -659,13 +713,89 @@ class Node:
             self._notify(remote, watcher, cause)
         remote.watchers = None
 
+    def _on_events(self, peer: int, names: Any) -> None:
+        from ._events import Event
+
+        wanted: set[type[Event]] = set()
+        for name in names:
+            module, _, qualname = name.rpartition(":")
+            try:
+                kind = resolve_class(module, qualname, Event)
+            except TypeError:
+                continue
+            wanted.add(kind)
+        for subscription in self._forwarding:
+            subscription.cancel()
+        events = self.system.events
+        self._forwarding = [
+            events.subscribe(kind, self._forward_event)
+            for kind in wanted
+            if kind.__name__ != "DeadLetter"  # those are always forwarded
+        ]
+
+    def _forward_event(self, event: Any) -> None:
+        ref = getattr(event, "ref", None)
+        if (
+            ref is not None
+            and ref._cell.hosted()
+            and type(event).__name__ not in ("ActorFailed",)
+        ):
+            return
+        try:
+            data, codec_id, buffers = self._encode(_portable_event(event), "event")
+        except (CodecError, MessageTooLarge) as error:
+            log.debug("node %d did not forward %r: %s", self.node_id, event, error)
+            return
+        self.control(0, EVENT, data, codec_id, buffers)
+
+    def _on_event(self, peer: int, data: Any, codec_id: int, buffers: Any) -> None:
+        event = self._decode(data, codec_id, buffers)
+        self.system.events.publish(event)
+
+    def forward_dead_letter(
+        self, message: object, sender: Any, recipient: Any, reason: str
+    ) -> None:
+        """A worker counts its dead letters at the head too, where users look."""
+        if type(message) in self.inline:
+            self.control(0, DEAD_LETTER, message, None, sender, recipient, reason)
+            return
+        try:
+            encoded = self._encode(message, "dead letter")
+        except Exception:
+            shown = f"<{type(message).__name__} that cannot be encoded>"
+            self.control(0, DEAD_LETTER, shown, None, sender, recipient, reason)
+            return
+        self.control(0, DEAD_LETTER, None, encoded, sender, recipient, reason)
+
+    def _on_dead_letter(
+        self,
+        peer: int,
+        message: Any,
+        encoded: Any,
+        sender: Any,
+        recipient: Any,
+        reason: str,
+    ) -> None:
+        if encoded is not None:
+            try:
+                message = self._decode(*encoded)
+            except CodecError as error:
+                message = f"<undecodable: {error}>"
+        self.system._dead_letter(message, sender, recipient, reason)
+
+    def announce_events(self, active: frozenset[type[Any]]) -> None:
+        """Have every worker forward the events that head subscribers want."""
+        self._wanted = sorted(f"{t.__module__}:{t.__qualname__}" for t in active)
+        for node_id in list(self.slots.values()):
+            self.control(node_id, EVENTS, self._wanted)
+
     def _broadcast_gone(self, uid: int, cause: Any) -> None:
         if self.node_id != 0:
             return
         for node_id in list(self.slots.values()):
             self.control(node_id, GONE, uid, cause)
 
-    # -- supervision across processes ---------------------------------------------------
+    # -- supervision across processes --------------------------------------------------
 
     def report_failure(
         self,
@@ -689,7 +819,8 @@ class Node:
         if remote.node_id in self.down:
             proxy = remote.proxy
             if proxy is not None:
-                proxy.post_system(Restart(None, None, True))
+                lost = self._crash_error(remote.node_id, None, remote.path)
+                proxy.post_system(Restart(lost, None, True))
             return
         self.control(remote.node_id, RESUME, remote.uid)
 
@@ -712,11 +843,15 @@ class Node:
     async def stop_remote(self, remote: RemoteCell) -> None:
         """Stop a remote actor and wait (bounded) until it has terminated."""
         self.proxies.pop(remote.uid, None)
+        proxy = remote.proxy
+        cause = None if proxy is None or proxy.extra is None else proxy.extra.cause
         if remote.state == TERMINATED or remote.node_id in self.down:
             remote.state = TERMINATED
-            self._broadcast_gone(remote.uid, None)
+            self._broadcast_gone(remote.uid, _portable(cause))
             return
-        reply: Reply[bool] = Reply(self.system.shutdown_timeout, f"stop of {remote.path}")
+        reply: Reply[bool] = Reply(
+            self.system.shutdown_timeout, f"stop of {remote.path}"
+        )
         token = self._wait(reply, remote.node_id)
         self.control(remote.node_id, STOP, remote.uid, self.node_id, token)
         try:
@@ -724,7 +859,7 @@ class Node:
         except Exception as error:
             log.warning("stopping %s: %s", remote.path, error)
         remote.state = TERMINATED
-        self._broadcast_gone(remote.uid, None)
+        self._broadcast_gone(remote.uid, _portable(cause))
 
     # -- RPC ---------------------------------------------------------------------------
 
@@ -813,8 +948,14 @@ class Node:
     ) -> None:
         actor_class = resolve_class(module, qualname)
         cell = self.system._spawn_hosted(
-            self._host_cell(), actor_class, tuple(args), dict(kwargs or {}), uid, path,
-            dispatcher, mailbox,
+            self._host_cell(),
+            actor_class,
+            tuple(args),
+            dict(kwargs or {}),
+            uid,
+            path,
+            dispatcher,
+            mailbox,
         )
         self.hosted[uid] = owner
         self.exports[uid] = cell
@@ -825,12 +966,26 @@ class Node:
     def _rpc_ping(self, peer: int) -> int:
         return self.node_id
 
+    def _rpc_stats(self, peer: int) -> dict[str, int]:
+        system = self.system
+        handled = 0
+        for dispatcher in (system._dispatcher, system._thread_dispatcher):
+            if dispatcher is not None:
+                handled += dispatcher.handled
+        return {
+            "spawned": system._spawned - system._guardians,
+            "terminated": system._terminated,
+            "messages_handled": handled,
+            "failures": system._failures,
+            "restarts": system._restarts,
+        }
+
     def _host_cell(self) -> Cell:
         if self._host is None:
             self._host = self.system._host_guardian()
         return self._host
 
-    # -- links and failures ---------------------------------------------------------------
+    # -- links and failures ------------------------------------------------------------
 
     def _open_link(self, peer: int) -> Link:
         link = Link(self, peer)
@@ -864,7 +1019,9 @@ class Node:
             return
         if self.node_id != 0 and link.peer == 0:
             return  # the head went away: the worker's own watch ends the process
-        log.warning("node %d lost its link to node %d (%s)", self.node_id, link.peer, error)
+        log.warning(
+            "node %d lost its link to node %d (%s)", self.node_id, link.peer, error
+        )
 
     def node_lost(self, node_id: int, exitcode: int | None, keep: set[int]) -> None:
         """Node ``node_id`` died: fail what waited on it and tell the watchers."""
@@ -900,13 +1057,15 @@ class Node:
                 self._notify(remote, watcher, cause)
             remote.watchers = None
 
-        for uid, proxy in list(self.proxies.items()):
-            remote = proxy.ref._cell
+        for proxy in list(self.proxies.values()):
+            remote = remote_cell(proxy.ref)
             if remote.node_id == node_id and proxy.state != TERMINATED:
                 error = self._crash_error(node_id, exitcode, remote.path)
-                self._proxy_failed(proxy, error, None, False)
+                self._proxy_failed(proxy, error, None, False, crashed=True)
 
-    def _crash_error(self, node_id: int, exitcode: int | None, path: str) -> WorkerCrashed:
+    def _crash_error(
+        self, node_id: int, exitcode: int | None, path: str
+    ) -> WorkerCrashed:
         how = _describe_exit(exitcode)
         return WorkerCrashed(
             f"the worker process (node {node_id}) hosting {path} died ({how})", exitcode
@@ -922,10 +1081,13 @@ class Node:
                 dispatcher.wake()
 
 
-def resolve_class(module: str, qualname: str) -> type[Any]:
+def resolve_class(
+    module: str, qualname: str, base: type[Any] | None = None
+) -> type[Any]:
     """Import the actor class a spawn request names, or explain why not."""
     from ._actor import Actor
 
+    base = Actor if base is None else base
     try:
         target: Any = importlib.import_module(module)
         for part in qualname.split("."):
@@ -943,9 +1105,34 @@ def resolve_class(module: str, qualname: str) -> type[Any]:
             f"the worker cannot load actor class {qualname} from module {module}: "
             f"{type(error).__name__}: {error}{hint}"
         ) from None
-    if not (isinstance(target, type) and issubclass(target, Actor)):
-        raise NotAnActorError(f"{module}.{qualname} is not an Actor subclass")
+    if not (isinstance(target, type) and issubclass(target, base)):
+        raise NotAnActorError(f"{module}.{qualname} is not a {base.__name__} subclass")
     return target
+
+
+def _portable_event(event: Any) -> Any:
+    import dataclasses
+
+    if not dataclasses.is_dataclass(event):
+        return event
+    changes: dict[str, Any] = {}
+    for item in dataclasses.fields(event):
+        value = getattr(event, item.name)
+        if isinstance(value, BaseException):
+            changes[item.name] = portable_error(value)
+        elif item.name == "message" and type(value) not in _INLINE:
+            changes[item.name] = _printable(value)
+    return dataclasses.replace(event, **changes) if changes else event  # type: ignore[type-var]
+
+
+def _printable(value: Any) -> Any:
+    import pickle
+
+    try:
+        pickle.dumps(value, 5)
+    except Exception:
+        return repr(value)
+    return value
 
 
 def _portable(error: Any) -> Any:
@@ -968,7 +1155,7 @@ def _describe_exit(exitcode: int | None) -> str:
     return f"exit status {exitcode}"
 
 
-_CONTROLS = {
+_CONTROLS: dict[str, Callable[..., None]] = {
     STOP: Node._on_stop,
     WATCH: Node._on_watch,
     UNWATCH: Node._on_unwatch,
@@ -981,12 +1168,14 @@ _CONTROLS = {
     NODE_UP: Node._on_node_up,
     MOVED: Node._on_moved,
     GONE: Node._on_gone,
+    EVENTS: Node._on_events,
+    EVENT: Node._on_event,
+    DEAD_LETTER: Node._on_dead_letter,
 }
 
-_RPCS = {
+_RPCS: dict[str, Callable[..., Any]] = {
     "spawn": Node._rpc_spawn,
     "lookup": Node._rpc_lookup,
     "ping": Node._rpc_ping,
+    "stats": Node._rpc_stats,
 }
-
-_unused = (traceback, RemoteChild)

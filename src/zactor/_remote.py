@@ -167,8 +167,9 @@ class RemoteChild(Actor):
 def ref_to_wire(ref: ActorRef) -> tuple[int, int, str]:
     """The (node id, uid, path) by which another process finds ``ref``'s actor."""
     cell = ref._cell
-    if getattr(cell, "is_remote", False):
-        return cell.node_id, cell.uid, cell.path
+    if cell.is_remote:
+        remote = remote_cell(ref)
+        return remote.node_id, remote.uid, remote.path
     node = cell.system._node
     if node is None:
         raise CodecError(
@@ -186,6 +187,11 @@ def ref_from_wire(node_id: int, uid: int, path: str) -> ActorRef:
             f"a ref to {path} can only be decoded by the node of a zactor system"
         )
     return node.ref_for(node_id, uid, path)
+
+
+def remote_cell(ref: ActorRef) -> RemoteCell:
+    """The remote cell of a ref whose ``_cell.is_remote`` is True."""
+    return ref._cell  # type: ignore[return-value]
 
 
 def rebuild_ref(node_id: int, uid: int, path: str) -> ActorRef:

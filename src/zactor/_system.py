@@ -32,6 +32,7 @@ from ._messages import STOP_REQUEST, Terminated, Watch
 from ._names import check_name
 from ._ref import ActorRef
 from ._ref import _stop as stop_cell
+from ._remote import remote_cell
 from ._reply import Reply
 from ._states import RUNNING, STOPPING, TERMINATED
 from ._supervision import DEFAULT_STRATEGY, SupervisorStrategy
@@ -79,6 +80,14 @@ class SystemStatistics:
     dead_letters: int
     failures: int
     restarts: int
+    workers: int = 0
+    """Worker processes running now."""
+    remote_asks_pending: int = 0
+    """Asks from this process that wait for an answer from another process."""
+    bytes_sent: int = 0
+    """Bytes this process wrote to other processes (shared memory not counted)."""
+    bytes_received: int = 0
+    """Bytes this process read from other processes."""
 
 
 class ActorSystem:
@@ -181,7 +190,7 @@ class ActorSystem:
             )
 
         options = _cluster.NodeOptions(
-            workers=workers,  # type: ignore[arg-type]
+            workers=_cluster.worker_count(workers),
             start_method=start_method,
             codec=codec,
             codec_types=_cluster.codec_types(codec_types),
@@ -216,6 +225,7 @@ class ActorSystem:
         self._user: Cell | None = None
         self._system_guardian: Cell | None = None
         self._names = 0
+        self._guardians = 0
         self._spawned = 0
         self._terminated = 0
         self._failures = 0
@@ -353,6 +363,7 @@ class ActorSystem:
         actor.context = cell  # already set by spawn; guardians need it here
         cell.actor = actor
         self._spawned += 1
+        self._guardians += 1
         cell.start()
 
     @property
@@ -583,12 +594,13 @@ class ActorSystem:
             actor.__init__(*args, **kwargs)  # type: ignore[misc]  # raises TypeError
         children[name] = cell
 
-        self._spawned += 1
+        if not uid:
+            self._spawned += 1  # a hosted actor is counted where its proxy is
         if actor_class._zactor_on_start:
             cell.start()
         else:
             cell.state = RUNNING
-            if ActorStarted in self.events.active:
+            if ActorStarted in self.events.active and not uid:
                 self.events.publish(ActorStarted(cell.ref))
         return cell.ref
 
@@ -609,14 +621,30 @@ class ActorSystem:
             target = self._pick_dispatcher(actor_class, dispatcher)
         assert target is not None
         ref = self._spawn_here(
-            host, actor_class, args, kwargs, f"{uid:x}", target, None, mailbox, uid, path
+            host,
+            actor_class,
+            args,
+            kwargs,
+            f"{uid:x}",
+            target,
+            None,
+            mailbox,
+            uid,
+            path,
         )
         return ref._cell
 
     def _host_guardian(self) -> Cell:
         assert self._root is not None
-        cell = Cell(self, self._root.dispatcher, self._root, "remote",
-                    _cluster.HostGuardian, (), None)
+        cell = Cell(
+            self,
+            self._root.dispatcher,
+            self._root,
+            "remote",
+            _cluster.HostGuardian,
+            (),
+            None,
+        )
         assert self._root.child_cells is not None
         self._root.child_cells["remote"] = cell
         self._start_cell(cell, _cluster.HostGuardian())
@@ -634,8 +662,12 @@ class ActorSystem:
         for index, part in enumerate(parts):
             children = None if cell is None else cell.child_cells
             cell = None if children is None else children.get(part)
-            if cell is not None and cell.actor_class._zactor_proxy and parts[index + 1:]:
-                return self._lookup_remote(cell.ref._cell.node_id, path)
+            if (
+                cell is not None
+                and cell.actor_class._zactor_proxy
+                and parts[index + 1 :]
+            ):
+                return self._lookup_remote(remote_cell(cell.ref).node_id, path)
         if cell is None and self._node is not None:
             hosted = _cluster.lookup_hosted(self._node, path)
             if hosted is not None:
@@ -649,7 +681,9 @@ class ActorSystem:
     def _lookup_remote(self, node_id: int, path: str) -> ActorRef | None:
         assert self._node is not None
         try:
-            found: ActorRef | None = self._node.rpc(node_id).call(("lookup", path), 10.0)
+            found: ActorRef | None = self._node.rpc(node_id).call(
+                ("lookup", path), 10.0
+            )
         except (OSError, ConnectionError, ActorDeadError):
             return None
         return found
@@ -736,16 +770,20 @@ class ActorSystem:
     # -- events, dead letters, statistics ---------------------------------------
 
     def _actor_started(self, cell: Cell) -> None:
-        if ActorStarted in self.events.active:
+        if ActorStarted in self.events.active and not cell.hosted():
             self.events.publish(ActorStarted(cell.ref))
 
     def _actor_terminated(self, cell: Cell) -> None:
-        self._terminated += 1
-        if self._node is not None:
+        node = self._node
+        if node is not None:
             if cell.uid:
-                self._node.unexport(cell)
+                hosted = cell.uid in node.hosted
+                node.unexport(cell)
+                if hosted:
+                    return  # counted where its proxy is
             elif cell.actor_class._zactor_proxy:
                 _cluster.proxy_terminated(self, cell)
+        self._terminated += 1
 
     def _dead_letter(
         self,
@@ -758,6 +796,9 @@ class ActorSystem:
         self.dead_letters.record(letter)
         if DeadLetter in self.events.active:
             self.events.publish(letter)
+        node = self._node
+        if node is not None and node.node_id != 0:
+            node.forward_dead_letter(message, sender, recipient, reason)
 
     def _dead_letters_at_shutdown(
         self, refused: list[tuple[Cell, tuple[Any, Any, Any]]]
@@ -780,14 +821,21 @@ class ActorSystem:
         for dispatcher in (self._dispatcher, self._thread_dispatcher):
             if dispatcher is not None:
                 handled += dispatcher.handled
+        counts = {
+            "spawned": self._spawned,
+            "terminated": self._terminated,
+            "messages_handled": handled,
+            "failures": self._failures,
+            "restarts": self._restarts,
+        }
+        for worker in _cluster.worker_statistics(self):
+            for key, value in worker.items():
+                counts[key] += value
         return SystemStatistics(
-            actors=self._spawned - self._terminated,
-            spawned=self._spawned,
-            terminated=self._terminated,
-            messages_handled=handled,
+            actors=counts["spawned"] - counts["terminated"],
             dead_letters=self.dead_letters.count,
-            failures=self._failures,
-            restarts=self._restarts,
+            **counts,
+            **_cluster.statistics(self),
         )
 
     # -- shutting down ----------------------------------------------------------

@@ -21,7 +21,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def worker_main(config: WorkerConfig, pipe: multiprocessing.connection.Connection) -> None:
+def worker_main(
+    config: WorkerConfig, pipe: multiprocessing.connection.Connection
+) -> None:
     """Run one worker until the head shuts it down or goes away."""
     try:
         if config.cpus is not None:
@@ -40,7 +42,9 @@ def worker_main(config: WorkerConfig, pipe: multiprocessing.connection.Connectio
     os._exit(0)
 
 
-async def _serve(config: WorkerConfig, pipe: multiprocessing.connection.Connection) -> None:
+async def _serve(
+    config: WorkerConfig, pipe: multiprocessing.connection.Connection
+) -> None:
     from ._system import ActorSystem
 
     system = ActorSystem(

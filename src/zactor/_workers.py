@@ -27,7 +27,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ._errors import WorkerStartupError
-from ._node import NODE_DOWN, NODE_UP, _describe_exit
+from ._node import EVENTS, NODE_DOWN, NODE_UP, _describe_exit
+from ._remote import remote_cell
 
 if TYPE_CHECKING:
     from multiprocessing.process import BaseProcess
@@ -101,7 +102,7 @@ class WorkerPool:
         self.system = system
         self.node = node
         self.count = count
-        self.context = multiprocessing.get_context(start_method)
+        self.context: Any = multiprocessing.get_context(start_method)
         self.cpus = cpus
         self.init = init
         self.max_restarts = restarts
@@ -118,7 +119,7 @@ class WorkerPool:
         if start_method == "forkserver":
             self.context.set_forkserver_preload(["zactor._worker_main"])
 
-    # -- starting ------------------------------------------------------------------
+    # -- starting ----------------------------------------------------------------------
 
     def start_all(self) -> None:
         """Start every worker and wait until each is ready; raise if one is not."""
@@ -221,6 +222,8 @@ class WorkerPool:
         self.node.addresses[worker.node_id] = worker.address
         self.node.slots[worker.slot] = worker.node_id
         self.node.loop.add_reader(worker.process.sentinel, self._exited, worker)
+        if self.node._wanted:
+            self.node.control(worker.node_id, EVENTS, self.node._wanted)
 
     def _introduce_all(self) -> None:
         table = dict(self.node.addresses)
@@ -231,7 +234,7 @@ class WorkerPool:
             except OSError:
                 pass
 
-    # -- placement -------------------------------------------------------------------
+    # -- placement ---------------------------------------------------------------------
 
     def pick(self, slot: int | str | None) -> int:
         """The node id for a placement: a slot number, or 'auto' (least loaded)."""
@@ -257,8 +260,9 @@ class WorkerPool:
                 )
             found = self.workers.get(slot)
             if found is None or not found.alive:
-                raise WorkerStartupError(f"worker {slot} is not running (it is being "
-                                         "replaced after a crash)")
+                raise WorkerStartupError(
+                    f"worker {slot} is not running (it is being replaced after a crash)"
+                )
             chosen = found
         chosen.load += 1
         return chosen.node_id
@@ -289,7 +293,7 @@ class WorkerPool:
         """The process ids of the live workers, by slot."""
         return [w.pid for _, w in sorted(self.workers.items()) if w.alive]
 
-    # -- deaths -----------------------------------------------------------------------
+    # -- deaths ------------------------------------------------------------------------
 
     def _exited(self, worker: Worker) -> None:
         loop = self.node.loop
@@ -316,7 +320,7 @@ class WorkerPool:
         keep = [
             uid
             for uid, proxy in node.proxies.items()
-            if proxy.ref._cell.node_id == worker.node_id
+            if remote_cell(proxy.ref).node_id == worker.node_id
         ]
         for other in self.workers.values():
             node.control(other.node_id, NODE_DOWN, worker.node_id, exitcode, keep)
@@ -330,8 +334,7 @@ class WorkerPool:
             times.popleft()
         if len(times) >= self.max_restarts:
             log.error(
-                "system %r: %d worker restarts within %s s; worker %d is not "
-                "replaced",
+                "system %r: %d worker restarts within %s s; worker %d is not replaced",
                 self.system.name,
                 len(times),
                 self.within,
@@ -348,8 +351,12 @@ class WorkerPool:
             worker = self._launch(slot)
             self._await_ready(worker)
         except Exception as error:
-            log.error("system %r could not replace worker %d: %s",
-                      self.system.name, slot, error)
+            log.error(
+                "system %r could not replace worker %d: %s",
+                self.system.name,
+                slot,
+                error,
+            )
             return
         try:
             self.node.loop.call_soon_threadsafe(self._replaced, worker)
@@ -371,14 +378,19 @@ class WorkerPool:
                 node.control(
                     other.node_id, NODE_UP, worker.node_id, worker.slot, worker.address
                 )
-        log.info("system %r replaced worker %d (pid %d, node %d)",
-                 self.system.name, worker.slot, worker.pid, worker.node_id)
+        log.info(
+            "system %r replaced worker %d (pid %d, node %d)",
+            self.system.name,
+            worker.slot,
+            worker.pid,
+            worker.node_id,
+        )
         waiters, self._waiters = self._waiters, []
         for waiter in waiters:
             if not waiter.done():
                 waiter.set_result(None)
 
-    # -- stopping ---------------------------------------------------------------------
+    # -- stopping ----------------------------------------------------------------------
 
     def stop_all(self, timeout: float) -> None:
         """Ask every worker to shut down, wait up to ``timeout``, then kill."""

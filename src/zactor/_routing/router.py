@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from zactor._actor import Actor
+from zactor._cluster import spread_slot
 from zactor._errors import NoRouteesError, NotAnActorError, UnhandledMessageError
 from zactor._messages import Terminated
 from zactor._ref import ActorRef
@@ -40,6 +41,9 @@ class Pool:
         supervisor: the strategy for each routee's own failures; None leaves
             them to the router's ``supervisor_strategy`` (by default the
             system's: restart).
+        worker: where the routees run in a system with workers, as in
+            ``spawn``; ``"spread"`` puts routee i on worker i modulo the number
+            of workers, so that the pool uses every core.
 
     Raises:
         NotAnActorError: ``actor_class`` is not an Actor subclass.
@@ -56,6 +60,7 @@ class Pool:
     kwargs: Mapping[str, Any] | None = None
     dispatcher: DispatcherName | None = None
     supervisor: SupervisorStrategy | None = None
+    worker: int | str | None = None
 
     def __post_init__(self) -> None:
         """Refuse arguments that would only fail later, when routees are spawned."""
@@ -78,10 +83,17 @@ class Pool:
                 "Pool supervisor must be a SupervisorStrategy such as OneForOne(), "
                 f"or None, got {self.supervisor!r}"
             )
+        if self.worker not in (None, "auto", "local", "spread") and (
+            type(self.worker) is not int or self.worker < 0
+        ):
+            raise ValueError(
+                "Pool worker must be a worker number, 'auto', 'local', 'spread' or "
+                f"None, got {self.worker!r}"
+            )
 
 
 # The keywords that spawn keeps for itself: a routee's constructor never sees them.
-_SPAWN_KEYWORDS = ("name", "dispatcher", "supervisor", "mailbox")
+_SPAWN_KEYWORDS = ("name", "dispatcher", "supervisor", "mailbox", "worker", "near")
 
 
 def _check_kwargs(kwargs: Mapping[str, Any] | None) -> None:
@@ -302,12 +314,16 @@ class Router(Actor):
 
     def _spawn_routee(self, pool: Pool) -> ActorRef:
         self._spawned += 1
+        worker = pool.worker
+        if worker == "spread":
+            worker = spread_slot(self.context.system, self._spawned - 1)
         return self.context.spawn(
             pool.actor_class,
             *pool.args,
             name=f"routee-{self._spawned}",
             dispatcher=pool.dispatcher,
             supervisor=pool.supervisor,
+            worker=worker,
             **(pool.kwargs or {}),
         )
 
