@@ -382,7 +382,10 @@ class _Entry:
 
 
 def _entry(cls: type) -> _Entry:
-    name = f"{cls.__module__}.{cls.__qualname__}"
+    # A worker started by spawn or forkserver imports the program's main module as
+    # __mp_main__: its classes must have the names they have in the program.
+    module = "__main__" if cls.__module__ == "__mp_main__" else cls.__module__
+    name = f"{module}.{cls.__qualname__}"
     if isinstance(cls, type) and issubclass(cls, tuple) and hasattr(cls, "_fields"):
         return _Entry(name, cls, tuple(cls._fields), is_tuple=True)
     if isinstance(cls, type) and dataclasses.is_dataclass(cls):

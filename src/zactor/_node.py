@@ -36,6 +36,7 @@ from ._codecs import Codec, PickleCodec, codec_by_id, portable_error
 from ._errors import (
     ActorDeadError,
     CodecError,
+    MailboxFull,
     MessageTooLarge,
     NotAnActorError,
     WorkerCrashed,
@@ -116,7 +117,9 @@ class Node:
         self.inline = _INLINE_JSON if codec.name == "json" else _INLINE
         self.shm_prefix = shm_prefix
         self.directory = directory
-        self.post = RemotePost(self)
+        from ._ref import ActorRef as RefClass
+
+        self.ref_class = RefClass
 
         self.exports: dict[int, Cell] = {}
         self.remotes: weakref.WeakValueDictionary[int, RemoteCell] = (
@@ -127,6 +130,7 @@ class Node:
         self.escalated: dict[int, Cell] = {}
         self.pending: dict[int, tuple[Reply[Any], int]] = {}
         self.links: dict[int, Link] = {}
+        self.post = RemotePost(self)
         self.rpc_clients: dict[int, RpcClient] = {}
         self.addresses: dict[int, str | tuple[str, int]] = {}
         self.slots: dict[int, int] = {}
@@ -468,11 +472,42 @@ class Node:
             decoding.reset(token)
         if type(items) is not list:
             raise Refused("a batch that is not a list of items")
-        for item in items:
-            try:
-                self._receive(peer, item)
-            except (TypeError, ValueError, IndexError, KeyError) as error:
-                raise Refused(f"a malformed item: {error!r}") from None
+        exports = self.exports
+        here = _get_ident()
+        try:
+            for item in items:
+                if len(item) < 4:  # a tell: (uid, message) or (uid, message, sender)
+                    cell = exports.get(item[0])
+                    sender = item[2] if len(item) == 3 else None
+                    if sender is not None and type(sender) is not self.ref_class:
+                        raise TypeError("the sender is not a ref")
+                    if cell is None or cell.state == TERMINATED:
+                        self.system._dead_letter(
+                            item[1], sender, None, "actor terminated"
+                        )
+                        continue
+                    envelope = (item[1], sender, None)
+                    dispatcher = cell.dispatcher
+                    if dispatcher.thread_id == here:
+                        mailbox = cell.mailbox
+                        if mailbox is None:
+                            mailbox = cell.open_mailbox()
+                        try:
+                            mailbox.append(envelope)
+                        except MailboxFull:
+                            self.system._dead_letter(
+                                item[1], sender, cell.ref, "mailbox full"
+                            )
+                            continue
+                        if not cell.scheduled:
+                            cell.scheduled = True
+                            dispatcher.schedule(cell)
+                    else:
+                        dispatcher.post(cell, envelope)
+                else:
+                    self._receive(peer, item)
+        except (TypeError, ValueError, IndexError, KeyError) as error:
+            raise Refused(f"a malformed item: {error!r}") from None
 
     def _receive(self, peer: int, item: Any) -> None:
         kind = item[0]
@@ -540,7 +575,11 @@ class Node:
             mailbox = cell.mailbox
             if mailbox is None:
                 mailbox = cell.open_mailbox()
-            mailbox.append(envelope)
+            try:
+                mailbox.append(envelope)
+            except MailboxFull:
+                self.system._dead_letter(message, sender, cell.ref, "mailbox full")
+                return
             if not cell.scheduled:
                 cell.scheduled = True
                 dispatcher.schedule(cell)
@@ -878,12 +917,13 @@ class Node:
     def rpc_spawn(self, target: int, uid: int, path: str, spec: Any) -> None:
         """Create the actor ``spec`` describes on node ``target``; raise its error."""
         actor_class, args, kwargs, dispatcher, mailbox = spec
+        module = actor_class.__module__
         request = (
             "spawn",
             self.node_id,
             uid,
             path,
-            actor_class.__module__,
+            "__main__" if module == "__mp_main__" else module,
             actor_class.__qualname__,
             args,
             kwargs,

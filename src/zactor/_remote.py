@@ -16,6 +16,7 @@ message for the process that hosts the actor.
 from __future__ import annotations
 
 import contextvars
+import threading
 import weakref
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +30,10 @@ if TYPE_CHECKING:
     from ._ref import ActorRef
     from ._system import ActorSystem
 
+_get_ident = threading.get_ident
+_NUMBERS = frozenset((int, float, bool, type(None)))
+_FLUSH_AT = 2048
+
 # The node that is decoding bytes on this thread right now; refs rebuilt by the
 # codecs attach to it.
 decoding: contextvars.ContextVar[Node | None] = contextvars.ContextVar(
@@ -39,16 +44,36 @@ decoding: contextvars.ContextVar[Node | None] = contextvars.ContextVar(
 class RemotePost:
     """The ``dispatcher`` of every remote cell: posting means sending."""
 
-    __slots__ = ("node",)
+    __slots__ = ("links", "node")
 
     # No thread runs remote cells here, so a ref never takes the same-thread path.
     thread_id = -1
 
     def __init__(self, node: Node) -> None:
         self.node = node
+        self.links = node.links
 
     def post(self, cell: RemoteCell, envelope: tuple[Any, Any, Any]) -> None:
         """Encode ``envelope`` for the actor's node; errors raise to the sender."""
+        # The fast path: a tell of a plain number from the node's own thread to a
+        # live actor over a link that exists. Everything else takes node.send.
+        message, sender, reply = envelope
+        if reply is None and type(message) in _NUMBERS and cell.state == RUNNING:
+            link = self.links.get(cell.node_id)
+            node = self.node
+            if link is not None and _get_ident() == node.thread_id:
+                outbox = link.outbox
+                outbox.append(
+                    (cell.uid, message)
+                    if sender is None
+                    else (cell.uid, message, sender)
+                )
+                if len(outbox) >= _FLUSH_AT:
+                    link.flush()
+                elif not link.armed:
+                    link.armed = True
+                    node.loop.call_soon(link.flush)
+                return
         self.node.send(cell, envelope)
 
     def post_system(self, cell: RemoteCell, message: object) -> None:

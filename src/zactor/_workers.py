@@ -213,7 +213,9 @@ class WorkerPool:
                 how = _describe_exit(worker.process.exitcode)
                 raise WorkerStartupError(
                     f"worker {worker.slot} (pid {worker.pid}) exited before it was "
-                    f"ready ({how})"
+                    f"ready ({how}); its traceback, if any, is on stderr. A program "
+                    "that starts the system when its main module is imported needs "
+                    "`if __name__ == '__main__':` around that, or start_method='fork'"
                 )
 
     def _register(self, worker: Worker) -> None:
