@@ -178,7 +178,7 @@ class Link:
                 foreign, self._foreign = self._foreign, []
                 self._foreign_armed = False
             self.outbox.extend(foreign)
-        if self.transport is None or not self.outbox:
+        if self.closed or self.transport is None or not self.outbox:
             return  # connecting: the connection flushes when it is made
 
         items, self.outbox = self.outbox, []

@@ -6,8 +6,9 @@ stand for actors elsewhere, and the asks that wait for answers from other nodes.
 
 What crosses a link is a list of *items*, encoded by the system's codec in one go:
 
-* ``(MESSAGE, uid, message, sender, origin, token)``: a message of a type that
-  cannot fail to encode (int, str, ...), carried as it is;
+* ``(uid, message)`` or ``(uid, message, sender)``: a tell of a message of a type
+  that cannot fail to encode (int, str, ...), carried as it is;
+* ``(MESSAGE, uid, message, sender, origin, token)``: an ask of such a message;
 * ``(ENCODED, uid, data, sender, origin, token, codec_id, buffers)``: any other
   message, encoded when it was sent (so that an error is raised to its sender),
   its large buffers in shared memory;
@@ -56,11 +57,12 @@ log = logging.getLogger(__name__)
 
 _get_ident = threading.get_ident
 
-MESSAGE = 0
-ENCODED = 1
-OUTCOME = 2
-ENCODED_OUTCOME = 3
-CONTROL = 4
+# Item kinds are negative: a tell starts with the target's uid, which is positive.
+MESSAGE = -1
+ENCODED = -2
+OUTCOME = -3
+ENCODED_OUTCOME = -4
+CONTROL = -5
 
 # Control operations.
 STOP = "stop"
@@ -476,7 +478,7 @@ class Node:
         here = _get_ident()
         try:
             for item in items:
-                if len(item) < 4:  # a tell: (uid, message) or (uid, message, sender)
+                if item[0] > 0:  # a tell: (uid, message) or (uid, message, sender)
                     cell = exports.get(item[0])
                     sender = item[2] if len(item) == 3 else None
                     if sender is not None and type(sender) is not self.ref_class:
@@ -1052,16 +1054,44 @@ class Node:
         """A link could not connect or was closed by its peer."""
         if self.links.get(link.peer) is link:
             del self.links[link.peer]
-        lost = len(link.outbox)
         link.close()
+        self._unsent(link, "link closed")
         if link.peer in self.down or self.system.terminated:
-            self.lost_in_flight += lost
             return
         if self.node_id != 0 and link.peer == 0:
             return  # the head went away: the worker's own watch ends the process
         log.warning(
             "node %d lost its link to node %d (%s)", self.node_id, link.peer, error
         )
+
+    def _unsent(self, link: Link, reason: str) -> None:
+        """Count what a closed link still held: tells as dead letters; asks fail."""
+        items, link.outbox = link.outbox, []
+        link.flush()  # takes what other threads queued into the outbox
+        items += link.outbox
+        link.outbox = []
+        unsent = 0
+        for item in items:
+            if item[0] > 0:
+                sender = item[2] if len(item) == 3 else None
+                self.system._dead_letter(item[1], sender, None, reason)
+            elif item[0] in (MESSAGE, ENCODED):
+                entry = (
+                    self.pending.pop(item[5], None) if item[4] == self.node_id else None
+                )
+                if entry is not None:
+                    entry[0]._fail(
+                        self._crash_error(
+                            link.peer, self.down.get(link.peer), "an actor"
+                        )
+                    )
+                elif item[0] == MESSAGE:
+                    self.system._dead_letter(item[2], item[3], None, reason)
+                else:
+                    unsent += 1
+        if unsent:
+            self.system.dead_letters.record_many(unsent, reason)
+        self.lost_in_flight += len(items)
 
     def node_lost(self, node_id: int, exitcode: int | None, keep: set[int]) -> None:
         """Node ``node_id`` died: fail what waited on it and tell the watchers."""
@@ -1074,8 +1104,8 @@ class Node:
         self.addresses.pop(node_id, None)
         link = self.links.pop(node_id, None)
         if link is not None:
-            self.lost_in_flight += len(link.outbox)
             link.close()
+            self._unsent(link, "worker crashed")
         client = self.rpc_clients.pop(node_id, None)
         if client is not None:
             client.close()
