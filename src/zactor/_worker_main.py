@@ -12,6 +12,7 @@ import asyncio
 import logging
 import multiprocessing.connection
 import os
+import signal
 import traceback
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +26,9 @@ def worker_main(
     config: WorkerConfig, pipe: multiprocessing.connection.Connection
 ) -> None:
     """Run one worker until the head shuts it down or goes away."""
+    # Ctrl-C reaches the whole process group: the head handles it and shuts the
+    # workers down in order, so a worker must not die of it first.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         if config.cpus is not None:
             os.sched_setaffinity(0, config.cpus)
