@@ -1050,8 +1050,9 @@ class Cell:
         parent = self.parent_cell
         if parent is not None:
             siblings = parent.child_cells
-            if siblings is not None and siblings.get(self.name) is self:
-                del siblings[self.name]
+            key = self.path if parent.actor_class._zactor_host else self.name
+            if siblings is not None and siblings.get(key) is self:
+                del siblings[key]
 
         self.system._actor_terminated(self)
         if ActorStopped in self.system.events.active and not self.hosted():

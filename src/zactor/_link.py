@@ -19,6 +19,7 @@ import asyncio
 import logging
 import socket
 import threading
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +39,10 @@ FLUSH_AT = 2048
 # Bytes a link may hold in its transport's buffer before senders are held back.
 HIGH_WATER = 4 * 1024 * 1024
 HANDSHAKE_TIMEOUT = 5.0
+# A link that wrote nothing for this long writes the next item at once.
+IDLE = 0.0005
+
+_clock = time.monotonic
 
 
 def connect_socket(address: str | tuple[str, int], timeout: float) -> socket.socket:
@@ -134,6 +139,8 @@ class Link:
         self.peer = peer
         self.outbox: list[Any] = []
         self.armed = False
+        self.armed_at = 0.0
+        self.flushed_at = 0.0
         self.transport: asyncio.WriteTransport | None = None
         self.closed = False
         self.congested = False
@@ -147,14 +154,27 @@ class Link:
     # -- sending -----------------------------------------------------------------------
 
     def push(self, item: Any) -> None:
-        """Queue an item; only on the node's loop thread."""
+        """Queue an item (an ask, a reply, a control); only on the loop thread.
+
+        On an idle link the item is written at once: an answer from a handler
+        that takes long must not wait for the rest of its dispatcher turn. Items
+        that follow within the same burst are batched, and written when the turn
+        ends or, at the latest, a millisecond after the batch began.
+        """
         outbox = self.outbox
         outbox.append(item)
+        now = _clock()
         if len(outbox) >= FLUSH_AT:
             self.flush()
         elif not self.armed:
+            if now - self.flushed_at > IDLE:
+                self.flush()
+                return
             self.armed = True
+            self.armed_at = now
             self.node.loop.call_soon(self.flush)
+        elif now - self.armed_at > IDLE * 2:
+            self.flush()
 
     def push_foreign(self, item: Any) -> None:
         """Queue an item from another thread; waits while the link is congested."""
@@ -173,6 +193,7 @@ class Link:
     def flush(self) -> None:
         """Write everything queued as frames; runs on the loop thread."""
         self.armed = False
+        self.flushed_at = _clock()
         if self._foreign_armed:
             with self._lock:
                 foreign, self._foreign = self._foreign, []

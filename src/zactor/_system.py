@@ -566,7 +566,7 @@ class ActorSystem:
         if name is None:
             number = self._names = self._names + 1
             name = f"${number:x}"  # what generated_name() returns, without the call
-        elif name in children:
+        elif (path or name) in children:
             raise NameTakenError(
                 f"{parent.path} already has a child named {name!r} "
                 f"({children[name].actor_class.__name__}); choose another name or "
@@ -592,7 +592,8 @@ class ActorSystem:
                 current_ref.reset(token)
         elif args or kwargs:
             actor.__init__(*args, **kwargs)  # type: ignore[misc]  # raises TypeError
-        children[name] = cell
+        # A hosted actor's host holds actors of many parents: it keys them by path.
+        children[path or name] = cell
 
         if not uid:
             self._spawned += 1  # a hosted actor is counted where its proxy is
@@ -625,7 +626,7 @@ class ActorSystem:
             actor_class,
             args,
             kwargs,
-            f"{uid:x}",
+            path.rsplit("/", 1)[-1],
             target,
             None,
             mailbox,
