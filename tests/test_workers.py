@@ -466,8 +466,7 @@ def test_a_killed_worker_fails_asks_and_its_actors_restart_elsewhere() -> None:
         assert _ask(fragile, "pid") == victim_pid
         _ask(watcher, fragile)
 
-        pending = sleeper.ask(("sleep", 30), timeout=30)
-        time.sleep(0.05)  # the ask is in the worker's handler now
+        pending = sleeper.ask(("sleep", 30), timeout=30)  # queued or running there
         killed = time.monotonic()
         os.kill(victim_pid, signal.SIGKILL)
 
@@ -479,7 +478,7 @@ def test_a_killed_worker_fails_asks_and_its_actors_restart_elsewhere() -> None:
 
         # The watcher of the actor that stopped learns, with the cause.
         assert _wait_until(
-            lambda: _ask(watcher, "notices") == [(fragile, "WorkerCrashed")], 2.0
+            lambda: _ask(watcher, "notices") == [(fragile, "WorkerCrashed")]
         )
         # The restarted actor answers again, from a live worker.
         assert _ask(sleeper, "pid", timeout=10) in system.worker_pids()
