@@ -6,6 +6,7 @@ These tests check what the bench reports, never how fast anything is.
 from __future__ import annotations
 
 import json
+import os
 import platform
 import sys
 from pathlib import Path
@@ -27,6 +28,7 @@ from zactor._cli.bench_rows import (
     parse_rows,
     rows_of,
 )
+from zactor._cli.bench_workers import check_gone
 from zactor._cli.main import main
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -49,6 +51,24 @@ FEATURE_BASELINES = {
     "mailbox-backpressure": "tell",
 }
 
+WORKER_ROWS = ("workers-tell", "workers-ask", "workers-cpu", "workers-start")
+
+# The lines of rows 14 to 17 and their units.
+WORKER_UNITS = {
+    "workers-tell": "msg/s",
+    "workers-tell-dataclass": "msg/s",
+    "workers-ask-median": "us",
+    "workers-ask-p99": "us",
+    "workers-ask-thread-median": "us",
+    "workers-ask-thread-p99": "us",
+    "workers-cpu": "x",
+    "workers-cpu-raw": "x",
+    "workers-cpu-one": "x",
+    "workers-start": "s",
+    "workers-shutdown": "s",
+}
+WORKER_TARGETS = {"workers-tell", "workers-cpu", "workers-start"}
+
 
 def run_bench(tmp_path: Path, *options: str) -> tuple[int, dict[str, Any]]:
     """Run ``zactor bench --quick`` with options; returns its status and JSON."""
@@ -66,14 +86,14 @@ def quick(tmp_path_factory: pytest.TempPathFactory) -> tuple[int, dict[str, Any]
 def test_quick_run_succeeds_and_covers_every_row(
     quick: tuple[int, dict[str, Any]],
 ) -> None:
-    """A quick run exits 0 and has a line for each of the thirteen rows."""
+    """A quick run exits 0 and has a line for each of the seventeen rows."""
     status, document = quick
 
     rows = {line["row"] for line in document["lines"]}
 
     assert status == 0
     assert rows == set(ROW_IDS)
-    assert len(ROW_IDS) == 13
+    assert len(ROW_IDS) == 17
     assert document["mode"] == "quick"
 
 
@@ -92,8 +112,9 @@ def test_quick_run_gives_positive_figures_floor_and_ratio_on_every_line(
         assert line["status"] in ("PASS", "SHORT", "info")
         assert line["n"] > 0
     # Rows 1-8: ask has a median and a p99 line, one actor count; then one line
-    # each for supervised and restart, 7 router lines, 2 timer and 3 mailbox lines.
-    assert len(lines) == 9 + 14
+    # each for supervised and restart, 7 router lines, 2 timer and 3 mailbox lines;
+    # then the 11 lines of the worker rows.
+    assert len(lines) == 9 + 14 + len(WORKER_UNITS)
 
 
 def test_quick_run_puts_a_target_beside_every_line(
@@ -122,7 +143,8 @@ def test_quick_run_puts_a_target_beside_every_line(
         "text": ">= 0.97 x tell",
     }
     assert [key for key, target in targets.items() if target is None] == [
-        key for key in FEATURE_BASELINES if key != "supervised"
+        *(key for key in FEATURE_BASELINES if key != "supervised"),
+        *(key for key in WORKER_UNITS if key not in WORKER_TARGETS),
     ]
 
 
@@ -282,6 +304,145 @@ def test_rows_option_runs_feature_rows_and_single_lines(tmp_path: Path) -> None:
         "mailbox-bounded",
     ]
     assert all(line["zactor"] > 0 for line in document["lines"])
+
+
+@pytest.fixture(scope="module")
+def workers_quick(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[int, dict[str, Any]]:
+    """A quick run of the worker rows alone, without peers."""
+    tmp_path = tmp_path_factory.mktemp("bench-workers")
+    return run_bench(tmp_path, "--rows", ",".join(WORKER_ROWS), "--no-peers")
+
+
+def _worker_lines(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {line["key"]: line for line in document["lines"]}
+
+
+def test_worker_rows_give_their_lines_in_their_units_with_positive_figures(
+    workers_quick: tuple[int, dict[str, Any]],
+) -> None:
+    """The worker rows run alone, each line measured, with its floor and ratio."""
+    status, document = workers_quick
+
+    lines = document["lines"]
+
+    assert status == 0
+    assert [line["key"] for line in lines] == list(WORKER_UNITS)
+    assert document["peers"] == {}
+    for line in lines:
+        assert line["unit"] == WORKER_UNITS[line["key"]]
+        assert line["error"] is None, line["key"]
+        assert line["zactor"] > 0, line["key"]
+        assert line["floor"] > 0, line["key"]
+        assert line["ratio"] == pytest.approx(line["zactor"] / line["floor"])
+        assert line["n"] > 0
+        has_target = line["key"] in WORKER_TARGETS
+        assert (line["target"] is not None) == has_target, line["key"]
+        assert line["status"] in (("PASS", "SHORT") if has_target else ("info",))
+
+
+def test_worker_tell_lines_run_against_a_floor_of_their_own(
+    workers_quick: tuple[int, dict[str, Any]],
+) -> None:
+    """Both tell lines have floor runs of their own, and an absolute target."""
+    _, document = workers_quick
+
+    lines = _worker_lines(document)
+
+    for key in ("workers-tell", "workers-tell-dataclass"):
+        details = lines[key]["details"]
+        assert len(details["runs"]) == QUICK.repeats
+        assert len(details["floor_runs"]) == QUICK.repeats
+        assert details["workers"] == 1
+        assert lines[key]["floor"] == max(details["floor_runs"])
+        assert lines[key]["n"] % 10_000 == 0
+    assert lines["workers-tell"]["target"]["text"] == ">= 1.00 M msg/s"
+
+
+def test_worker_ask_lines_sit_beside_local_asks(
+    workers_quick: tuple[int, dict[str, Any]],
+) -> None:
+    """Asks to a worker carry the local ask of the same kind as their baseline."""
+    _, document = workers_quick
+
+    lines = _worker_lines(document)
+
+    for of, workload in (("", "ask"), ("-thread", "ask-thread")):
+        median = lines[f"workers-ask{of}-median"]
+        p99 = lines[f"workers-ask{of}-p99"]
+        for line, stat in ((median, "p50_us"), (p99, "p99_us")):
+            assert line["n"] == QUICK.thread_asks
+            assert line["zactor"] == line["details"][stat]
+            assert line["floor"] == line["details"]["floor_latencies"][stat]
+            assert line["baseline"]["workload"] == workload
+            assert line["baseline"]["value"] == line["details"]["local"][stat]
+        assert median["zactor"] <= p99["zactor"]
+
+
+def test_worker_cpu_lines_compare_speed_ups_with_the_ideal(
+    workers_quick: tuple[int, dict[str, Any]],
+) -> None:
+    """Speed-ups are ratios of the measured times, their floors the ideal ones."""
+    _, document = workers_quick
+
+    lines = _worker_lines(document)
+    seconds = lines["workers-cpu"]["details"]["seconds"]
+
+    assert lines["workers-cpu"]["zactor"] == pytest.approx(
+        seconds["workers-1"] / seconds["workers-2"]
+    )
+    assert lines["workers-cpu-raw"]["zactor"] == pytest.approx(
+        seconds["raw-1"] / seconds["raw-2"]
+    )
+    assert lines["workers-cpu-one"]["zactor"] == pytest.approx(
+        seconds["in-process"] / seconds["workers-1"]
+    )
+    assert [lines[key]["floor"] for key in WORKER_UNITS if "cpu" in key] == [
+        2.0,
+        2.0,
+        1.0,
+    ]
+    assert lines["workers-cpu"]["n"] == QUICK.cpu_jobs
+    assert lines["workers-cpu"]["target"]["text"] == ">= 0.85 x floor"
+    runs = lines["workers-cpu"]["details"]["runs"]
+    assert all(len(times) == QUICK.repeats for times in runs.values())
+
+
+def test_worker_start_line_leaves_no_worker_process_behind(
+    workers_quick: tuple[int, dict[str, Any]],
+) -> None:
+    """Every worker process the start row started is gone when the run is done."""
+    _, document = workers_quick
+
+    start = _worker_lines(document)["workers-start"]
+    pids = start["details"]["worker_pids"]
+
+    assert len(pids) == 2 * (1 + QUICK.lifecycle_repeats)
+    assert len(set(pids)) == len(pids)
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+    assert start["target"]["text"] == "<= 0.300 s"
+    assert start["n"] == 2
+
+
+def test_check_gone_names_a_process_that_still_runs() -> None:
+    """A worker process left running after shutdown fails the workload."""
+    pid = os.getpid()
+
+    with pytest.raises(RuntimeError, match=f"left after shutdown: \\[{pid}\\]"):
+        check_gone([pid])
+
+
+def test_parse_rows_takes_the_worker_rows_by_name_and_number() -> None:
+    """The worker rows are rows 14 to 17, after the in-process rows."""
+    assert parse_rows("17,workers-tell,15") == (
+        "workers-tell",
+        "workers-ask",
+        "workers-start",
+    )
+    assert parse_rows("16") == ("workers-cpu",)
 
 
 def test_rows_option_rejects_an_unknown_row(

@@ -7,6 +7,8 @@ zactor/floor, the target and whether it is met, and the figures of the peer
 frameworks that are installed. A line that measures a variant of a plain
 workload (a supervising parent, a router, another mailbox) also shows how it
 compares with that workload, run in alternation with it in the same row.
+The rows of actors in worker processes (14 to 17) measure floors of their own,
+the same work done by bare child processes with a pipe and pickle.
 ``--quick`` is the smoke version CI runs; the default is the full suite.
 """
 
@@ -31,6 +33,7 @@ from typing import Any, get_args
 import zactor
 
 from . import bench_features as features
+from . import bench_workers as workers
 from . import bench_zactor as work
 from .bench_floor import Floor, measure_floor
 from .bench_memory import HOW, measure_memory
@@ -50,6 +53,7 @@ from .bench_rows import (
     ROUTEES,
     ROUTER_KINDS,
     ROW_IDS,
+    SPEEDUP_WORKERS,
     Line,
     PeerFigure,
     chosen_lines,
@@ -64,7 +68,8 @@ DESCRIPTION = (
     "Measure zactor's throughput, latency, spawn and stop times and memory per "
     "actor. Each line shows the zactor figure, the floor measured in the same "
     "process (deque.append + deque.popleft + one bound method call per message, "
-    "in the line's unit), the ratio zactor/floor, the ratio to the plain workload "
+    "in the line's unit; for the worker-process rows, bare child processes doing "
+    "the same work), the ratio zactor/floor, the ratio to the plain workload "
     "where the line measures a variant of it, the target and PASS or SHORT (info "
     "where there is no target), and the figures of the installed peer frameworks."
 )
@@ -93,6 +98,7 @@ class Scale:
         restarts: failures, each followed by a restart, of one restart run.
         timers: single timers scheduled by the timer row.
         timer_spread: the timers' delays lie between 0 and this, in seconds.
+        cpu_jobs: CPU jobs of one run of the worker pool row.
     """
 
     name: str
@@ -112,6 +118,7 @@ class Scale:
     restarts: int
     timers: int
     timer_spread: float
+    cpu_jobs: int
 
 
 FULL = Scale(
@@ -132,6 +139,7 @@ FULL = Scale(
     restarts=50_000,
     timers=100_000,
     timer_spread=0.5,
+    cpu_jobs=300,
 )
 QUICK = Scale(
     name="quick",
@@ -151,6 +159,7 @@ QUICK = Scale(
     restarts=5_000,
     timers=20_000,
     timer_spread=0.1,
+    cpu_jobs=40,
 )
 
 # Which peer workload serves which row.
@@ -239,7 +248,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="a short smoke run (under 20 s): smaller sizes, one run per figure",
+        help="a short smoke run (about 30 s): smaller sizes, one run per figure",
     )
     parser.add_argument(
         "--rows",
@@ -639,6 +648,140 @@ def _row_mailbox(bench: BenchRun) -> None:
         _fill_versus(bench, f"mailbox-{kind}", rates[kind], rates["tell"])
 
 
+def _fill_floored(
+    bench: BenchRun,
+    key: str,
+    value: float,
+    n: int,
+    floor: float,
+    *,
+    base: float | None = None,
+    **details: object,
+) -> None:
+    """Record a figure next to a floor that its row measured itself."""
+    bench.fill(key, value, n, base=base)
+    line = bench.lines.get(key)
+    if line is not None:
+        line.floor = floor
+        line.details.update(details)
+
+
+def _row_workers_tell(bench: BenchRun) -> None:
+    workloads: dict[str, Callable[[int], float]] = {}
+    for kind, batch in workers.MESSAGES.items():
+        zactor = partial(workers.tell_across, batch=batch)
+        workloads[f"zactor-{kind}"] = _timed(bench, zactor)
+        workloads[f"raw-{kind}"] = partial(workers.raw_tell_seconds, batch=batch)
+    pilot = max(ASK_STEP, bench.scale.pilot // 5)
+    rates = _alternating(bench, workloads, bench.scale.repeats, pilot=pilot)
+
+    for kind, key in (("int", "workers-tell"), ("dataclass", "workers-tell-dataclass")):
+        zactor_rates, raw = rates[f"zactor-{kind}"], rates[f"raw-{kind}"]
+        _fill_floored(
+            bench,
+            key,
+            zactor_rates.best,
+            zactor_rates.n,
+            raw.best,
+            runs=zactor_rates.runs,
+            floor_runs=raw.runs,
+            floor_n=raw.n,
+            workers=1,
+        )
+
+
+def _row_workers_ask(bench: BenchRun) -> None:
+    scale = bench.scale
+    asks, warmup = scale.thread_asks, scale.warmup
+    floor = _latency_details(workers.raw_ask_latencies(asks, warmup))
+    measured = {
+        "": (
+            work.run_async(bench.factory, workers.ask_across(asks, warmup)),
+            work.run_async(bench.factory, work.ask_latencies(asks, warmup)),
+        ),
+        "-thread": (
+            workers.thread_ask_across(asks, warmup, bench.loop),
+            work.thread_ask_latencies(asks, warmup, bench.loop),
+        ),
+    }
+
+    for of, (across, local) in measured.items():
+        details = _latency_details(across)
+        base = _latency_details(local)
+        for stat, name in (("median", "p50_us"), ("p99", "p99_us")):
+            _fill_floored(
+                bench,
+                f"workers-ask{of}-{stat}",
+                details[name],
+                len(across),
+                floor[name],
+                base=base[name],
+                local=base,
+                floor_latencies=floor,
+                **details,
+            )
+
+
+def _row_workers_cpu(bench: BenchRun) -> None:
+    scale = bench.scale
+    jobs, n = scale.cpu_jobs, SPEEDUP_WORKERS
+    size = workers.job_size()
+    names = ("in-process", "raw-1", "workers-1", f"raw-{n}", f"workers-{n}")
+    times: dict[str, list[float]] = {name: [] for name in names}
+
+    # In alternation, so that every variant meets the same disturbances.
+    for _ in range(scale.repeats):
+        times["in-process"].append(workers.in_process_jobs(jobs, size))
+        for count in (1, n):
+            times[f"raw-{count}"].append(workers.raw_parallel_jobs(jobs, size, count))
+            pooled = workers.pooled_jobs(jobs, size, count)
+            times[f"workers-{count}"].append(work.run_async(bench.factory, pooled))
+
+    best = {name: min(runs) for name, runs in times.items()}
+    details: dict[str, Any] = {
+        "jobs": jobs,
+        "job_size": size,
+        "job_ms": best["in-process"] / jobs * 1e3,
+        "workers": n,
+        "routees_per_worker": workers.ROUTEES_PER_WORKER,
+        "seconds": best,
+        "runs": times,
+    }
+    speedups = {
+        "workers-cpu": (best["workers-1"] / best[f"workers-{n}"], float(n)),
+        "workers-cpu-raw": (best["raw-1"] / best[f"raw-{n}"], float(n)),
+        "workers-cpu-one": (best["in-process"] / best["workers-1"], 1.0),
+    }
+    for key, (value, ideal) in speedups.items():
+        _fill_floored(bench, key, value, jobs, ideal, **details)
+
+
+def _row_workers_start(bench: BenchRun) -> None:
+    n = SPEEDUP_WORKERS
+    first = workers.start_and_stop(n, bench.loop)
+    runs: list[workers.LifeTimes] = []
+    floors: list[workers.LifeTimes] = []
+    for _ in range(bench.scale.lifecycle_repeats):
+        floors.append(workers.raw_start_and_stop(n))
+        runs.append(workers.start_and_stop(n, bench.loop))
+
+    details: dict[str, Any] = {
+        "workers": n,
+        "first_start_s": first.start,
+        "start_runs_s": [run.start for run in runs],
+        "shutdown_runs_s": [run.stop for run in runs],
+        "floor_start_runs_s": [run.start for run in floors],
+        "floor_stop_runs_s": [run.stop for run in floors],
+        "worker_pids": [pid for run in (first, *runs) for pid in run.pids],
+    }
+    start = min(run.start for run in runs)
+    stop = min(run.stop for run in runs)
+    floor_start = min(run.start for run in floors)
+    floor_stop = min(run.stop for run in floors)
+    _fill_floored(bench, "workers-start", start, n, floor_start, **details)
+    _fill_floored(bench, "workers-shutdown", stop, n, floor_stop, **details)
+
+
 ROW_RUNNERS: dict[str, Callable[[BenchRun], None]] = {
     "tell": _row_tell,
     "fanout": _row_fanout,
@@ -653,6 +796,10 @@ ROW_RUNNERS: dict[str, Callable[[BenchRun], None]] = {
     "router": _row_router,
     "timers": _row_timers,
     "mailbox": _row_mailbox,
+    "workers-tell": _row_workers_tell,
+    "workers-ask": _row_workers_ask,
+    "workers-cpu": _row_workers_cpu,
+    "workers-start": _row_workers_start,
 }
 
 
@@ -723,6 +870,7 @@ def _notes(bench: BenchRun, rows: Iterable[str], peers: bool) -> list[str]:
         "the growth for N instances of a plain class with __slots__ = (); the floor "
         "is one such plain instance",
     } | _feature_notes(scale)
+    notes |= _worker_notes(scale)
     texts = [text for row, text in notes.items() if row in chosen]
     if "stop" in chosen and "spawn" not in chosen:
         texts.append(notes["spawn"])
@@ -779,6 +927,46 @@ def _feature_notes(scale: Scale) -> dict[str, str]:
         "and await ref.send(i, timeout) into Bounded("
         f"{BACKPRESSURE_CAPACITY:,}, overflow='backpressure'); in alternation with "
         f"the plain tell, best of {scale.repeats} each",
+    }
+
+
+def _worker_notes(scale: Scale) -> dict[str, str]:
+    n = SPEEDUP_WORKERS
+    method = workers.START_METHOD
+    return {
+        "workers-tell": f"14: ActorSystem(workers=1, start_method={method!r}); a "
+        "coroutine in the head tells N messages to an actor in the worker, yielding "
+        "every 10,000, then asks its count (checked); timed from the first tell to "
+        "that answer; ints, or a dataclass(slots=True) with one int field, a new "
+        "object each. Floor: a bare child process started the same way reads "
+        f"length-prefixed frames from a pipe, each a list of {workers.BATCH:,} "
+        f"messages pickled with protocol {workers.PROTOCOL}, and calls a bound method "
+        "per message, while the parent pickles and writes; timed the same way. A "
+        "fresh system or child per run, zactor and floor in alternation, best of "
+        f"{scale.repeats} each",
+        "workers-ask": f"15: {scale.thread_asks:,} asks one at a time, after "
+        f"{scale.warmup:,} to warm up, to an actor in the worker of "
+        "ActorSystem(workers=1): awaited from a coroutine in the head, or "
+        ".result() from the main thread (the loop on its own thread); vs base = "
+        "the same asks to a local actor (rows 4 and 5), run in this row; the floor "
+        "is a bare round trip to a child process (pickle, pipe frame, unpickle, "
+        "one bound method call and back), from a blocked thread",
+        "workers-cpu": f"16: {scale.cpu_jobs} jobs of pure-Python work (sum of "
+        f"squares, sized to {workers.JOB_SECONDS * 1e3:g} ms each in this process) "
+        "asked at once of Router(Balancing(), pool=Pool(Cruncher, "
+        f"{workers.ROUTEES_PER_WORKER} x N, worker='spread')) in the head, answers "
+        f"checked, with N = 1 and N = {n} workers: speed-up = t(1) / t({n}), the "
+        f"floor is the ideal ({n}), the target 0.85 x ideal; bare processes: the "
+        f"same jobs split evenly over 1 and {n} child processes at once, what the "
+        "machine gives; 1 worker / in-process: the jobs called in a loop here "
+        f"against 1 worker (floor 1); best of {scale.repeats} alternated runs each",
+        "workers-start": f"17: from ActorSystem(workers={n}).start() (threaded) "
+        "until an actor spawned on each worker has answered an ask; shutdown = "
+        "system.shutdown() until every worker has exited (checked with "
+        f"os.kill(pid, 0)); best of {scale.lifecycle_repeats} after one untimed run "
+        f"(--json: first_start_s); the floor starts {n} bare child processes the "
+        "same way until each answers a round trip, then closes their pipes and "
+        "joins them",
     }
 
 

@@ -32,6 +32,10 @@ ROWS: tuple[tuple[str, str], ...] = (
     ("router", "tell through each kind of router to 4 routees, and scatter-gather"),
     ("timers", "scheduling and firing single timers"),
     ("mailbox", "tell into bounded and priority mailboxes, and backpressure"),
+    ("workers-tell", "tell to an actor in a worker process"),
+    ("workers-ask", "ask round trip to an actor in a worker process"),
+    ("workers-cpu", "CPU-bound jobs through a Balancing pool spread over workers"),
+    ("workers-start", "start and shutdown of a system with 2 workers"),
 )
 ROW_IDS = tuple(row for row, _ in ROWS)
 
@@ -62,7 +66,10 @@ CHOICES = tuple(
 )
 
 # What a baseline is called in the table: "0.99 x tell".
-BASELINE_NAMES = {"tell": "tell", "ask": "ask"}
+BASELINE_NAMES = {"tell": "tell", "ask": "ask", "ask-thread": "thread ask"}
+
+# The workers of the CPU speed-up and start rows.
+SPEEDUP_WORKERS = 2
 
 
 @dataclass(frozen=True)
@@ -105,7 +112,7 @@ class LineSpec:
     Attributes:
         key: unique among lines, e.g. ``"ask-p99"`` or ``"spawn-100000"``.
         row: the row that ``--rows`` selects it by.
-        number: the row's number, 1 to 13.
+        number: the row's number, 1 to 17.
         label: what the line says in the table.
         unit: the unit of the zactor, floor and peer figures.
         kind: a rate (more is better), a time or a size (less is better).
@@ -299,7 +306,7 @@ def line_specs(actor_counts: Sequence[int], timers: int = 100_000) -> list[LineS
         )
         for count in actor_counts
     ]
-    return specs + _feature_specs(timers)
+    return specs + _feature_specs(timers) + _worker_specs()
 
 
 def _feature_specs(timers: int) -> list[LineSpec]:
@@ -400,10 +407,107 @@ def _feature_specs(timers: int) -> list[LineSpec]:
     return specs
 
 
+def _time_line(
+    key: str, row: str, number: int, label: str, unit: str, **options: Any
+) -> LineSpec:
+    return LineSpec(
+        key,
+        row,
+        number,
+        label,
+        unit,
+        "time",
+        1,
+        options.get("target"),
+        baseline=options.get("baseline"),
+    )
+
+
+def _worker_specs() -> list[LineSpec]:
+    """The lines of rows 14 to 17: actors in worker processes.
+
+    Their floors are measured by the rows themselves, with bare processes and
+    pickle (``bench_workers``); the deque floor would say nothing here.
+    """
+    n = SPEEDUP_WORKERS
+    tell = [
+        LineSpec(
+            "workers-tell",
+            "workers-tell",
+            14,
+            "tell to a worker, int messages",
+            "msg/s",
+            "rate",
+            1,
+            Target(">=", 1e6),
+        ),
+        LineSpec(
+            "workers-tell-dataclass",
+            "workers-tell",
+            14,
+            "tell to a worker, dataclass messages",
+            "msg/s",
+            "rate",
+            1,
+            None,
+        ),
+    ]
+    asks = [
+        _time_line(
+            f"workers-ask{of}-{stat}",
+            "workers-ask",
+            15,
+            f"ask a worker {where}, {stat}",
+            "us",
+            baseline=baseline,
+        )
+        for of, where, baseline in (
+            ("", "from a coroutine", "ask"),
+            ("-thread", "from a thread", "ask-thread"),
+        )
+        for stat in ("median", "p99")
+    ]
+    cpu = [
+        LineSpec(
+            key,
+            "workers-cpu",
+            16,
+            label,
+            "x",
+            "rate",
+            1,
+            target,
+        )
+        for key, label, target in (
+            (
+                "workers-cpu",
+                f"CPU jobs, speed-up {n} workers / 1",
+                Target(">=", 0.85, of_floor=True),
+            ),
+            ("workers-cpu-raw", f"CPU jobs, speed-up {n} bare processes / 1", None),
+            ("workers-cpu-one", "CPU jobs, 1 worker / in-process", None),
+        )
+    ]
+    start = [
+        _time_line(
+            "workers-start",
+            "workers-start",
+            17,
+            f"start {n} workers until each answers",
+            "s",
+            target=Target("<=", 0.3),
+        ),
+        _time_line(
+            "workers-shutdown", "workers-start", 17, f"shutdown, {n} workers", "s"
+        ),
+    ]
+    return tell + asks + cpu + start
+
+
 def parse_rows(text: str) -> tuple[str, ...]:
     """Turn ``"tell,3,router-random"`` into row ids and line names, in table order.
 
-    Rows are named by id or by number (1 to 13); the lines of the router and
+    Rows are named by id or by number (1 to 17); the lines of the router and
     mailbox rows may also be named one by one (``router-random``). A line whose
     row is chosen as a whole is not repeated.
 
