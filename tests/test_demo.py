@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 import signal
 import subprocess
 import sys
 import threading
+import time
 from collections import Counter
 from io import BufferedReader
 from pathlib import Path
@@ -659,3 +661,175 @@ def test_ctrl_c_shuts_down_and_exits_with_status_130(tmp_path: Path) -> None:
     assert "Traceback" not in err
     assert "did not stop" not in err
     assert "top " not in out
+
+
+# -- worker processes ---------------------------------------------------------------
+
+WORKER_LINE = re.compile(
+    r"^  worker (\d+) \(pid (\d+)\): ([\d,]+) files, ([\d,]+) chunks \(([\d,]+) "
+    r"failed tries\), ([\d,]+) words tokenized; ([\d,]+) batches, ([\d,]+) words "
+    r"counted$",
+    re.MULTILINE,
+)
+
+
+def worker_lines(output: str) -> list[dict[str, int]]:
+    """The per-worker lines of the report, as numbers."""
+    keys = ("worker", "pid", "files", "chunks", "faults", "words_tokenized",
+            "batches", "words_counted")  # fmt: skip
+    return [
+        {key: int(value.replace(",", "")) for key, value in zip(keys, found)}
+        for found in WORKER_LINE.findall(output)
+    ]
+
+
+def make_split_tree(root: Path) -> Path:
+    """The lined tree plus a file of 400 lines, cut into pieces by a small task."""
+    make_lined_tree(root)
+    (root / "big.txt").write_bytes(b"omega psi\n" * 400)
+    return root
+
+
+def assert_gone(pids: list[int]) -> None:
+    """Each of ``pids`` names no process any more."""
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+
+
+def test_workers_count_exactly_and_report_what_each_worker_did(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With --workers 2 the count verifies, and the per-worker figures add up."""
+    root = make_split_tree(tmp_path / "tree")
+    figures_file = tmp_path / "figures.json"
+
+    status = run_demo(
+        "--path", str(root), "--workers", "2", "--chunk-size", "512", "--verify",
+        "--json", str(figures_file),
+    )  # fmt: skip
+
+    out = capsys.readouterr().out
+    figures = json.loads(figures_file.read_text(encoding="utf-8"))
+    workers = worker_lines(out)
+    assert status == 0
+    assert "verify: ok" in out
+    assert figures["words"] == 20 + 400 + 800
+    assert (figures["files"], figures["skipped"]) == (4 + 20 + 1, 1)
+    assert "workers: 2 processes" in out
+    assert [worker["worker"] for worker in workers] == [0, 1]
+    assert len({worker["pid"] for worker in workers} | {os.getpid()}) == 3
+    assert sum(w["files"] for w in workers) == figures["files"]
+    assert sum(w["chunks"] for w in workers) == figures["chunks"] > 2
+    assert sum(w["words_tokenized"] for w in workers) == figures["words"]
+    assert sum(w["words_counted"] for w in workers) == figures["words"]
+    assert sum(w["faults"] for w in workers) == 0
+    assert figures["workers"] == workers
+    assert "readers" not in figures["messages_by_kind"]
+    assert figures["top"][:3] == [
+        {"word": "omega", "count": 400},
+        {"word": "psi", "count": 400},
+        {"word": "alpha", "count": 200},
+    ]
+    assert_gone([worker["pid"] for worker in workers])
+
+
+def test_workers_restart_failing_tokenizers_and_keep_the_count_exact(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--fail-rate with workers: tries fail in the workers, restarts, exact totals."""
+    root = make_lined_tree(tmp_path / "tree")
+    figures_file = tmp_path / "figures.json"
+
+    status = run_demo(
+        "--path", str(root), "--workers", "2", "--chunk-size", "64",
+        "--fail-rate", "0.2", "--verify", "--json", str(figures_file),
+    )  # fmt: skip
+
+    out = capsys.readouterr().out
+    figures = json.loads(figures_file.read_text(encoding="utf-8"))
+    workers = figures["workers"]
+    tokenizers = figures["routers"]["tokenizers"]["routees"].values()
+    assert status == 0
+    assert "verify: ok" in out
+    assert figures["words"] == 20 + 400
+    assert figures["top"][:3] == [
+        {"word": "alpha", "count": 200},
+        {"word": "beta", "count": 100},
+        {"word": "gamma", "count": 100},
+    ]
+    assert figures["retries"] > 0
+    assert figures["restarts"] > 0
+    assert figures["failures"] == figures["retries"]
+    assert sum(routee["faults"] for routee in tokenizers) == figures["retries"]
+    assert sum(worker["faults"] for worker in workers) == figures["retries"]
+    assert sum(worker["words_counted"] for worker in workers) == figures["words"]
+    assert {worker["worker"] for worker in workers} == {0, 1}
+
+
+@pytest.mark.parametrize("count", ["-1", "two"])
+def test_a_bad_number_of_workers_is_refused_with_status_2(
+    tree: Path, capsys: pytest.CaptureFixture[str], count: str
+) -> None:
+    """--workers takes a whole number >= 0 or 'auto'; anything else is refused."""
+    with pytest.raises(SystemExit) as exit_info:
+        run_demo("--path", str(tree), "--workers", count)
+
+    captured = capsys.readouterr()
+    assert exit_info.value.code == 2
+    assert "argument --workers: expected a" in captured.err
+    assert ">= 0 or 'auto'" in captured.err
+    assert captured.out == ""
+
+
+def test_pieces_of_files_hold_every_line_once(tmp_path: Path) -> None:
+    """Cut anywhere, the pieces of a file are its lines, each exactly once."""
+    path = tmp_path / "lines.txt"
+    content = b"one\ntwo three\n\nfour\nfive six seven\neight"
+    path.write_bytes(content)
+
+    for size in range(1, len(content) + 2):
+        pieces = [p for task in demo_text.plan_pieces([path], size) for p in task]
+        read = [demo_text.read_piece(piece) for piece in pieces]
+        assert b"".join(part or b"" for part in read) == content
+        assert pieces[-1].stop is None
+
+
+def wait_until_gone(group: int, timeout: float) -> bool:
+    """Wait until no process is left in process group ``group``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(group, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_ctrl_c_with_workers_shuts_every_process_down(tmp_path: Path) -> None:
+    """SIGINT to the whole process group, as a terminal sends it: status 130."""
+    root = tmp_path / "slow"
+    root.mkdir()
+    (root / "long.txt").write_bytes(b"some words here and there\n" * 1_500_000)
+    process = subprocess.Popen(
+        [
+            sys.executable, "-m", "zactor._cli", "demo", "--path", str(root),
+            "--workers", "2", "--tokenizers", "1", "--window", "1", "--progress",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )  # fmt: skip
+    assert process.stderr is not None
+    assert process.stderr.readline().startswith("files 0/1")
+
+    os.killpg(process.pid, signal.SIGINT)
+    out, err = process.communicate(timeout=30)
+
+    assert process.returncode == 130
+    assert "interrupted" in err
+    assert "Traceback" not in err
+    assert "top " not in out
+    assert wait_until_gone(process.pid, timeout=10)

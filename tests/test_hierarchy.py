@@ -256,21 +256,22 @@ def test_stopping_a_parent_stops_its_children_first(drive: Drive) -> None:
     """Stop order: every child's on_stop before its parent's, each exactly once."""
 
     async def scenario(d: Driver) -> None:
-        stops: list[str] = []
+        stops: list[str] = d.journal()
         root = await build_tree(d, stops)
 
         stopped = await d.stop(root)
         again = await d.stop(root)
 
+        order = list(stops)
         assert (stopped, again) == (True, False)
-        assert sorted(stops) == [
+        assert sorted(order) == [
             "/user/root",
             "/user/root/a",
             "/user/root/a/a1",
             "/user/root/b",
         ]
-        assert stops.index("/user/root/a/a1") < stops.index("/user/root/a")
-        assert stops[-1] == "/user/root"
+        assert order.index("/user/root/a/a1") < order.index("/user/root/a")
+        assert order[-1] == "/user/root"
         assert d.system.lookup("/user/root/a/a1") is None
 
     drive(scenario)

@@ -59,12 +59,24 @@ class Counted(Actor):
             return "bye"
         if isinstance(message, tuple) and message[0] == "spawn":
             return self.context.spawn(Counted, self.stops, name=message[1])
-        if isinstance(message, tuple) and message[0] == "stop child":
-            return self.context.stop(message[1])
         return message
 
     def on_stop(self) -> None:
         self.stops.append(self.context.path)
+
+
+class Stopping(Counted):
+    """A Counted that stops a child on request and answers with the stop's outcome.
+
+    It awaits the stop reply itself, because a reply is bound to the process that
+    made it and cannot be handed to a caller elsewhere.
+    """
+
+    async def receive(self, message: Any) -> Any:
+        if isinstance(message, ActorRef):
+            stopped: bool = await self.context.stop(message)
+            return stopped
+        return super().receive(message)
 
 
 class BrokenStop(Actor):
@@ -126,7 +138,7 @@ def test_stop_reports_true_once_and_false_after(drive: Drive) -> None:
     """Two stops at once: True then False; a stop after termination: False."""
 
     async def scenario(d: Driver) -> None:
-        stops: list[str] = []
+        stops: list[str] = d.journal()
         actor = d.spawn(Counted, stops, name="counted")
 
         first, second = actor.stop(), actor.stop()
@@ -160,7 +172,7 @@ def test_context_stop_ends_the_actor_after_the_current_message(drive: Drive) -> 
     """An actor that stops itself still answers the ask it was handling."""
 
     async def scenario(d: Driver) -> None:
-        stops: list[str] = []
+        stops: list[str] = d.journal()
         actor = d.spawn(Counted, stops, name="quitter")
 
         answer = await d.ask(actor, "quit")
@@ -178,12 +190,11 @@ def test_context_stop_of_a_child_stops_only_the_child(drive: Drive) -> None:
     """context.stop(child) stops that child; the parent keeps running."""
 
     async def scenario(d: Driver) -> None:
-        stops: list[str] = []
-        parent = d.spawn(Counted, stops, name="parent")
+        stops: list[str] = d.journal()
+        parent = d.spawn(Stopping, stops, name="parent")
         child = await d.ask(parent, ("spawn", "child"))
 
-        reply = await d.ask(parent, ("stop child", child))
-        stopped = await d.result(reply, 2)
+        stopped = await d.ask(parent, child)
 
         assert stopped is True
         assert stops == ["/user/parent/child"]
@@ -237,7 +248,7 @@ def test_shutdown_stops_children_before_parents(drive: Drive) -> None:
     """Shutdown runs every on_stop once, each child's before its parent's."""
 
     async def scenario(d: Driver) -> None:
-        stops: list[str] = []
+        stops: list[str] = d.journal()
         root = d.spawn(Counted, stops, name="root")
         a = await d.ask(root, ("spawn", "a"))
         await d.ask(root, ("spawn", "b"))
@@ -245,17 +256,18 @@ def test_shutdown_stops_children_before_parents(drive: Drive) -> None:
         lone = d.spawn(Counted, stops, name="lone")
 
         await d.shutdown(timeout=2)
+        order = list(stops)
 
-        assert sorted(stops) == [
+        assert sorted(order) == [
             "/user/lone",
             "/user/root",
             "/user/root/a",
             "/user/root/a/a1",
             "/user/root/b",
         ]
-        assert stops.index("/user/root/a/a1") < stops.index("/user/root/a")
-        assert stops.index("/user/root/a") < stops.index("/user/root")
-        assert stops.index("/user/root/b") < stops.index("/user/root")
+        assert order.index("/user/root/a/a1") < order.index("/user/root/a")
+        assert order.index("/user/root/a") < order.index("/user/root")
+        assert order.index("/user/root/b") < order.index("/user/root")
         assert not root.is_alive()
         assert not lone.is_alive()
         assert d.system.terminated
@@ -269,7 +281,7 @@ def test_shutdown_with_a_long_handler_returns_within_its_timeout(
     """A handler sleeping 30 s and queued asks: shutdown(timeout=1) ends in 1.5 s."""
 
     async def scenario(d: Driver) -> None:
-        entered = threading.Event()
+        entered = d.event()
         napper = d.spawn(Napper, entered, name="napper")
         bystanders = [d.spawn(Counted, []) for _ in range(3)]
         running = napper.ask(Nap(30), timeout=10)
@@ -298,7 +310,7 @@ def test_shutdown_fails_the_ask_whose_handler_it_cut_short(drive: Drive) -> None
     """The ask being handled when shutdown gives up fails with ActorDeadError."""
 
     async def scenario(d: Driver) -> None:
-        entered = threading.Event()
+        entered = d.event()
         napper = d.spawn(Napper, entered, name="napper")
         running = napper.ask(Nap(30), timeout=10)
         assert await d.wait(entered)
@@ -315,7 +327,7 @@ def test_shutdown_twice_is_harmless(drive: Drive) -> None:
     """A second shutdown returns at once and changes nothing."""
 
     async def scenario(d: Driver) -> None:
-        stops: list[str] = []
+        stops: list[str] = d.journal()
         d.spawn(Counted, stops, name="once")
 
         await d.shutdown(timeout=2)

@@ -7,12 +7,12 @@ import math
 import threading
 import time
 from collections.abc import Hashable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
-from conftest import PATIENCE, Collector, Drive, Driver
+from conftest import PATIENCE, Collector, Drive, Driver, SharedCollector, SharedList
 from zactor import Actor, ActorRef, Bounded, ReceiveTimeout
 from zactor.testing import VirtualTime
 
@@ -62,10 +62,26 @@ class Hold:
 
 @dataclass
 class Ticks:
-    """What a Ticker received, shared so that it outlives a restart."""
+    """What a Ticker received, shared so that it outlives a restart.
 
-    got: Collector = field(default_factory=Collector)
-    senders: list[ActorRef | None] = field(default_factory=list)
+    Both parts come from the driver, so that the scenario reads what the actor
+    wrote wherever the actor runs.
+    """
+
+    got: Collector | SharedCollector
+    senders: list[ActorRef | None] | SharedList
+
+
+def _ticks(d: Driver) -> Ticks:
+    """An empty record made of the driver's shared objects."""
+    return Ticks(d.collector(), d.journal())
+
+
+# VirtualTime replaces the clock of this process's timers; actors in worker
+# processes keep theirs, so these scenarios hold for one process only.
+VIRTUAL = pytest.mark.in_process(
+    "VirtualTime drives this process's timers, not those of the worker processes"
+)
 
 
 class Ticker(Actor):
@@ -132,12 +148,13 @@ async def _steps(
 # -- virtual time: single and periodic timers ------------------------------------------
 
 
+@VIRTUAL
 def test_once_fires_once_at_its_time(drive: Drive) -> None:
     """timers.once delivers its message at the delay, once, and is then inactive."""
 
     async def scenario(d: Driver) -> None:
         clock = VirtualTime(d.system)
-        ticks = Ticks()
+        ticks = _ticks(d)
         ref = d.spawn(Ticker, ticks)
         await d.ask(ref, Once("k", 0.5, "ping"))
 
@@ -161,12 +178,13 @@ def test_once_fires_once_at_its_time(drive: Drive) -> None:
 
 
 @pytest.mark.parametrize("fixed_rate", [False, True], ids=["fixed-delay", "fixed-rate"])
+@VIRTUAL
 def test_every_ticks_once_per_interval(drive: Drive, fixed_rate: bool) -> None:
     """every(0.1) over ten steps of 0.1 s: exactly ten ticks, still active."""
 
     async def scenario(d: Driver) -> None:
         clock = VirtualTime(d.system)
-        ref = d.spawn(Ticker, Ticks())
+        ref = d.spawn(Ticker, _ticks(d))
         await d.ask(ref, Every("t", 0.1, "tick", fixed_rate=fixed_rate))
 
         await _steps(d, clock, ref, 0.1, 10)
@@ -180,6 +198,7 @@ def test_every_ticks_once_per_interval(drive: Drive, fixed_rate: bool) -> None:
 
 
 @pytest.mark.parametrize("fixed_rate", [False, True], ids=["fixed-delay", "fixed-rate"])
+@VIRTUAL
 def test_one_long_advance_is_a_pause_with_no_burst_of_ticks(
     drive: Drive, fixed_rate: bool
 ) -> None:
@@ -187,7 +206,7 @@ def test_one_long_advance_is_a_pause_with_no_burst_of_ticks(
 
     async def scenario(d: Driver) -> None:
         clock = VirtualTime(d.system)
-        ref = d.spawn(Ticker, Ticks())
+        ref = d.spawn(Ticker, _ticks(d))
         await d.ask(ref, Every("t", 0.1, "tick", fixed_rate=fixed_rate))
 
         fired = clock.advance(1.0)
@@ -203,12 +222,13 @@ def test_one_long_advance_is_a_pause_with_no_burst_of_ticks(
     drive(scenario)
 
 
+@VIRTUAL
 def test_initial_delay_sets_the_first_tick(drive: Drive) -> None:
     """every(1.0, initial_delay=0.25): ticks at 0.25 s, then every second."""
 
     async def scenario(d: Driver) -> None:
         clock = VirtualTime(d.system)
-        ref = d.spawn(Ticker, Ticks())
+        ref = d.spawn(Ticker, _ticks(d))
         await d.ask(ref, Every("t", 1.0, "tick", initial_delay=0.25))
 
         await _steps(d, clock, ref, 0.25, 1)
@@ -225,12 +245,13 @@ def test_initial_delay_sets_the_first_tick(drive: Drive) -> None:
     drive(scenario)
 
 
+@VIRTUAL
 def test_a_zero_initial_delay_ticks_at_once(drive: Drive) -> None:
     """every(1.0, initial_delay=0) is due at the current instant."""
 
     async def scenario(d: Driver) -> None:
         clock = VirtualTime(d.system)
-        ref = d.spawn(Ticker, Ticks())
+        ref = d.spawn(Ticker, _ticks(d))
         await d.ask(ref, Every("t", 1.0, "tick", initial_delay=0))
 
         fired = clock.advance(0)
@@ -243,12 +264,13 @@ def test_a_zero_initial_delay_ticks_at_once(drive: Drive) -> None:
     drive(scenario)
 
 
+@VIRTUAL
 def test_starting_a_timer_under_a_used_key_replaces_it(drive: Drive) -> None:
     """A second once under the same key replaces the first; so does once over every."""
 
     async def scenario(d: Driver) -> None:
         clock = VirtualTime(d.system)
-        ref = d.spawn(Ticker, Ticks())
+        ref = d.spawn(Ticker, _ticks(d))
         await d.ask(ref, Once("k", 1.0, "first"))
         await d.ask(ref, Once("k", 2.0, "second"))
         await d.ask(ref, Every("p", 0.1, "periodic"))
@@ -264,12 +286,13 @@ def test_starting_a_timer_under_a_used_key_replaces_it(drive: Drive) -> None:
     drive(scenario)
 
 
+@VIRTUAL
 def test_cancel_stops_a_timer_and_says_whether_it_existed(drive: Drive) -> None:
     """cancel(key) is True for a live timer, False for an unknown one; no tick after."""
 
     async def scenario(d: Driver) -> None:
         clock = VirtualTime(d.system)
-        ref = d.spawn(Ticker, Ticks())
+        ref = d.spawn(Ticker, _ticks(d))
         await d.ask(ref, Every("t", 0.1, "tick"))
         await _steps(d, clock, ref, 0.1, 2)
 
@@ -285,12 +308,13 @@ def test_cancel_stops_a_timer_and_says_whether_it_existed(drive: Drive) -> None:
     drive(scenario)
 
 
+@VIRTUAL
 def test_cancel_all_stops_every_timer_of_the_actor(drive: Drive) -> None:
     """cancel_all leaves the actor with no timer; others' timers go on."""
 
     async def scenario(d: Driver) -> None:
         clock = VirtualTime(d.system)
-        mine, theirs = Ticks(), Ticks()
+        mine, theirs = _ticks(d), _ticks(d)
         ref = d.spawn(Ticker, mine)
         other = d.spawn(Ticker, theirs)
         for key in ("a", "b", "c"):
@@ -308,15 +332,16 @@ def test_cancel_all_stops_every_timer_of_the_actor(drive: Drive) -> None:
     drive(scenario)
 
 
+@VIRTUAL
 def test_cancel_withdraws_a_tick_that_is_already_queued(drive: Drive) -> None:
     """A tick queued behind a busy handler is not delivered once cancelled."""
 
     async def scenario(d: Driver) -> None:
         clock = VirtualTime(d.system)
-        ticks = Ticks()
+        ticks = _ticks(d)
         ref = d.spawn(Ticker, ticks, dispatcher="thread")
         await d.ask(ref, Every("t", 0.1, "tick"))
-        entered, gate = threading.Event(), threading.Event()
+        entered, gate = d.event(), d.event()
         d.tell(ref, Hold(entered, gate, Cancel("t")))
         assert await d.wait(entered)
 
@@ -332,15 +357,16 @@ def test_cancel_withdraws_a_tick_that_is_already_queued(drive: Drive) -> None:
     drive(scenario)
 
 
+@VIRTUAL
 def test_cancel_withdraws_a_queued_tick_of_a_single_timer(drive: Drive) -> None:
     """A once tick queued behind a busy handler is not delivered once cancelled."""
 
     async def scenario(d: Driver) -> None:
         clock = VirtualTime(d.system)
-        ticks = Ticks()
+        ticks = _ticks(d)
         ref = d.spawn(Ticker, ticks, dispatcher="thread")
         await d.ask(ref, Once("k", 0.1, "too late"))
-        entered, gate = threading.Event(), threading.Event()
+        entered, gate = d.event(), d.event()
         d.tell(ref, Hold(entered, gate, Cancel("k")))
         assert await d.wait(entered)
 
@@ -354,15 +380,16 @@ def test_cancel_withdraws_a_queued_tick_of_a_single_timer(drive: Drive) -> None:
     drive(scenario)
 
 
+@VIRTUAL
 def test_replacing_a_timer_withdraws_its_queued_tick(drive: Drive) -> None:
     """Starting a timer under a key whose tick is queued drops that tick."""
 
     async def scenario(d: Driver) -> None:
         clock = VirtualTime(d.system)
-        ticks = Ticks()
+        ticks = _ticks(d)
         ref = d.spawn(Ticker, ticks, dispatcher="thread")
         await d.ask(ref, Once("k", 0.1, "old"))
-        entered, gate = threading.Event(), threading.Event()
+        entered, gate = d.event(), d.event()
         d.tell(ref, Hold(entered, gate, Once("k", 0.5, "new")))
         assert await d.wait(entered)
 
@@ -377,15 +404,16 @@ def test_replacing_a_timer_withdraws_its_queued_tick(drive: Drive) -> None:
 
 
 @pytest.mark.parametrize("fixed_rate", [False, True], ids=["fixed-delay", "fixed-rate"])
+@VIRTUAL
 def test_a_long_pause_brings_no_burst_of_ticks(drive: Drive, fixed_rate: bool) -> None:
     """Ten intervals pass while the actor is busy: one tick waits, not ten."""
 
     async def scenario(d: Driver) -> None:
         clock = VirtualTime(d.system)
-        ticks = Ticks()
+        ticks = _ticks(d)
         ref = d.spawn(Ticker, ticks, dispatcher="thread")
         await d.ask(ref, Every("t", 0.1, "tick", fixed_rate=fixed_rate))
-        entered, gate = threading.Event(), threading.Event()
+        entered, gate = d.event(), d.event()
         d.tell(ref, Hold(entered, gate))
         assert await d.wait(entered)
 
@@ -401,15 +429,16 @@ def test_a_long_pause_brings_no_burst_of_ticks(drive: Drive, fixed_rate: bool) -
     drive(scenario)
 
 
+@VIRTUAL
 def test_a_tick_to_a_full_mailbox_is_a_dead_letter(drive: Drive) -> None:
     """A tick that finds a full drop_new mailbox is dropped; the next one comes."""
 
     async def scenario(d: Driver) -> None:
         clock = VirtualTime(d.system)
-        ticks = Ticks()
+        ticks = _ticks(d)
         ref = d.spawn(Ticker, ticks, dispatcher="thread", mailbox=Bounded(1))
         await d.ask(ref, Every("t", 0.1, "tick"))
-        entered, gate = threading.Event(), threading.Event()
+        entered, gate = d.event(), d.event()
         d.tell(ref, Hold(entered, gate))
         assert await d.wait(entered)
 
@@ -429,12 +458,13 @@ def test_a_tick_to_a_full_mailbox_is_a_dead_letter(drive: Drive) -> None:
 # -- lifecycle -------------------------------------------------------------------------
 
 
+@VIRTUAL
 def test_timers_end_when_the_actor_stops(drive: Drive) -> None:
     """After stop, no timer of the actor fires: no tick, no dead letter."""
 
     async def scenario(d: Driver) -> None:
         clock = VirtualTime(d.system)
-        ticks = Ticks()
+        ticks = _ticks(d)
         ref = d.spawn(Ticker, ticks)
         await d.ask(ref, Every("t", 0.1, "tick"))
         await d.ask(ref, Once("o", 0.5, "once"))
@@ -450,15 +480,16 @@ def test_timers_end_when_the_actor_stops(drive: Drive) -> None:
     drive(scenario)
 
 
+@VIRTUAL
 def test_a_queued_tick_of_a_stopped_actor_is_no_dead_letter(drive: Drive) -> None:
     """A tick still queued when the actor stops is withdrawn, not a dead letter."""
 
     async def scenario(d: Driver) -> None:
         clock = VirtualTime(d.system)
-        ticks = Ticks()
+        ticks = _ticks(d)
         ref = d.spawn(Ticker, ticks, dispatcher="thread")
         await d.ask(ref, Every("t", 0.1, "tick"))
-        entered, gate = threading.Event(), threading.Event()
+        entered, gate = d.event(), d.event()
         d.tell(ref, Hold(entered, gate))
         assert await d.wait(entered)
 
@@ -482,12 +513,13 @@ class Restartable(Ticker):
         self.context.timers.every("start", 0.1, "tick")
 
 
+@VIRTUAL
 def test_a_restart_cancels_the_old_timers(drive: Drive) -> None:
     """After a restart only the new instance's timers run: one tick per interval."""
 
     async def scenario(d: Driver) -> None:
         clock = VirtualTime(d.system)
-        ticks = Ticks()
+        ticks = _ticks(d)
         ref = d.spawn(Restartable, ticks)
         await d.ask(ref, Once("later", 0.5, "old once"))
         await _steps(d, clock, ref, 0.1, 2)
@@ -501,12 +533,13 @@ def test_a_restart_cancels_the_old_timers(drive: Drive) -> None:
     drive(scenario)
 
 
+@VIRTUAL
 def test_shutdown_cancels_every_timer(drive: Drive) -> None:
     """A system that shut down fires no timer; nothing becomes a dead letter."""
 
     async def scenario(d: Driver) -> None:
         clock = VirtualTime(d.system)
-        ticks = Ticks()
+        ticks = _ticks(d)
         ref = d.spawn(Ticker, ticks)
         await d.ask(ref, Every("t", 0.1, "tick"))
         await d.ask(ref, Once("o", 5.0, "once"))
@@ -527,7 +560,9 @@ def test_shutdown_cancels_every_timer(drive: Drive) -> None:
 class Idle(Actor):
     """Records what it gets; "idle" / "idle off" / "custom" set the receive timeout."""
 
-    def __init__(self, got: Collector, seconds: float | None = None) -> None:
+    def __init__(
+        self, got: Collector | SharedCollector, seconds: float | None = None
+    ) -> None:
         self.got = got
         self.seconds = seconds
 
@@ -549,16 +584,17 @@ class Idle(Actor):
         return None
 
 
-def _timeouts(got: Collector) -> int:
+def _timeouts(got: Collector | SharedCollector) -> int:
     return sum(isinstance(m, ReceiveTimeout) for m in got.items)
 
 
+@VIRTUAL
 def test_receive_timeout_fires_after_silence_and_repeats(drive: Drive) -> None:
     """Half a second of silence brings a ReceiveTimeout, and each further half."""
 
     async def scenario(d: Driver) -> None:
         clock = VirtualTime(d.system)
-        got = Collector()
+        got = d.collector()
         d.spawn(Idle, got, 0.5)
 
         early = clock.advance(0.25)
@@ -573,12 +609,13 @@ def test_receive_timeout_fires_after_silence_and_repeats(drive: Drive) -> None:
     drive(scenario)
 
 
+@VIRTUAL
 def test_receive_timeout_counts_silence_from_the_last_message(drive: Drive) -> None:
     """Messages every 0.125 s for 2 s: no ReceiveTimeout; then 0.5 s silence: one."""
 
     async def scenario(d: Driver) -> None:
         clock = VirtualTime(d.system)
-        got = Collector()
+        got = d.collector()
         ref = d.spawn(Idle, got, 0.5)
 
         for n in range(16):
@@ -595,6 +632,7 @@ def test_receive_timeout_counts_silence_from_the_last_message(drive: Drive) -> N
 
 
 @pytest.mark.timeout(5)
+@VIRTUAL
 def test_receive_timeout_after_a_few_short_steps(drive: Drive) -> None:
     """Two steps of 0.1 s with a message, then 0.5 s of silence: one timeout.
 
@@ -604,7 +642,7 @@ def test_receive_timeout_after_a_few_short_steps(drive: Drive) -> None:
 
     async def scenario(d: Driver) -> None:
         clock = VirtualTime(d.system)
-        got = Collector()
+        got = d.collector()
         ref = d.spawn(Idle, got, 0.5)
 
         for _ in range(2):
@@ -618,12 +656,13 @@ def test_receive_timeout_after_a_few_short_steps(drive: Drive) -> None:
     drive(scenario)
 
 
+@VIRTUAL
 def test_advance_counts_a_receive_timeout_once(drive: Drive) -> None:
     """advance returns how many timers fired: a ReceiveTimeout counts once."""
 
     async def scenario(d: Driver) -> None:
         clock = VirtualTime(d.system)
-        got = Collector()
+        got = d.collector()
         ref = d.spawn(Idle, got, 0.5)
 
         clock.advance(0.25)
@@ -637,12 +676,13 @@ def test_advance_counts_a_receive_timeout_once(drive: Drive) -> None:
     drive(scenario)
 
 
+@VIRTUAL
 def test_receive_timeout_can_carry_a_message_and_be_turned_off(drive: Drive) -> None:
     """set_receive_timeout(s, message) sends that message; None turns it off."""
 
     async def scenario(d: Driver) -> None:
         clock = VirtualTime(d.system)
-        got = Collector()
+        got = d.collector()
         ref = d.spawn(Idle, got)
 
         await d.ask(ref, "custom")
@@ -657,12 +697,13 @@ def test_receive_timeout_can_carry_a_message_and_be_turned_off(drive: Drive) -> 
     drive(scenario)
 
 
+@VIRTUAL
 def test_a_restart_turns_the_receive_timeout_off(drive: Drive) -> None:
     """A receive timeout set by a message does not survive a restart."""
 
     async def scenario(d: Driver) -> None:
         clock = VirtualTime(d.system)
-        got = Collector()
+        got = d.collector()
         ref = d.spawn(Idle, got)
         await d.ask(ref, "idle")
 
@@ -678,11 +719,12 @@ def test_a_restart_turns_the_receive_timeout_off(drive: Drive) -> None:
 class IdleFromBirth(Idle):
     """Sets its receive timeout in the constructor."""
 
-    def __init__(self, got: Collector) -> None:
+    def __init__(self, got: Collector | SharedCollector) -> None:
         super().__init__(got)
         self.context.set_receive_timeout(0.5)
 
 
+@VIRTUAL
 def test_a_receive_timeout_set_in_the_constructor_is_reset_by_messages(
     drive: Drive,
 ) -> None:
@@ -690,7 +732,7 @@ def test_a_receive_timeout_set_in_the_constructor_is_reset_by_messages(
 
     async def scenario(d: Driver) -> None:
         clock = VirtualTime(d.system)
-        got = Collector()
+        got = d.collector()
         ref = d.spawn(IdleFromBirth, got)
 
         for n in range(8):
@@ -727,6 +769,7 @@ def _delay(n: int) -> float:
     return (n * 7919 % 1000) / 1000 + 0.001
 
 
+@VIRTUAL
 def test_a_hundred_thousand_timers_all_fire_in_due_order(drive: Drive) -> None:
     """100,000 one-shot timers: all fire, in order of due time then of start."""
 
@@ -752,7 +795,7 @@ def test_once_on_the_real_clock_arrives(drive: Drive) -> None:
     """Without virtual time, once(0.05) arrives well within a second."""
 
     async def scenario(d: Driver) -> None:
-        ticks = Ticks()
+        ticks = _ticks(d)
         ref = d.spawn(Ticker, ticks)
 
         started = time.monotonic()
@@ -773,7 +816,7 @@ def test_bad_delays_are_refused(drive: Drive, bad: Any) -> None:
     """A zero or negative interval, or a negative delay, raises ValueError."""
 
     async def scenario(d: Driver) -> None:
-        ref = d.spawn(Ticker, Ticks())
+        ref = d.spawn(Ticker, _ticks(d))
 
         with pytest.raises(ValueError, match="timer"):
             await d.ask(ref, bad)
@@ -786,7 +829,7 @@ def test_delays_that_are_not_numbers_are_refused(drive: Drive, bad: Any) -> None
     """NaN, a bool or a string as a delay raises ValueError."""
 
     async def scenario(d: Driver) -> None:
-        ref = d.spawn(Ticker, Ticks())
+        ref = d.spawn(Ticker, _ticks(d))
 
         with pytest.raises(ValueError, match="timer"):
             await d.ask(ref, Once("t", bad, "x"))
@@ -794,11 +837,12 @@ def test_delays_that_are_not_numbers_are_refused(drive: Drive, bad: Any) -> None
     drive(scenario)
 
 
+@VIRTUAL
 def test_virtual_time_must_come_before_real_timers(drive: Drive) -> None:
     """VirtualTime on a system whose timers already run raises RuntimeError."""
 
     async def scenario(d: Driver) -> None:
-        ref = d.spawn(Ticker, Ticks())
+        ref = d.spawn(Ticker, _ticks(d))
         await d.ask(ref, Once("k", 10.0, "x"))
 
         with pytest.raises(RuntimeError, match="VirtualTime"):
@@ -825,7 +869,7 @@ def test_virtual_time_only_moves_forward(drive: Drive) -> None:
 class Flooder(Actor):
     """Tells ``worker`` on every tick of a 0.01 s timer; sets ``flooded`` at 100."""
 
-    def __init__(self, worker: ActorRef, flooded: threading.Event) -> None:
+    def __init__(self, worker: ActorRef, flooded: Any) -> None:
         self.worker = worker
         self.flooded = flooded
         self.ticks = 0
@@ -851,7 +895,7 @@ def test_c06_shutdown_under_a_timer_flood_is_prompt(drive: Drive) -> None:
     """C06: 1 s of ticks into a slow worker; shutdown(2) ends in 2.5 s, no threads."""
 
     async def scenario(d: Driver) -> None:
-        flooded = threading.Event()
+        flooded = d.event()
         worker = d.spawn(SlowWorker)
         flooder = d.spawn(Flooder, worker, flooded, dispatcher="thread")
         assert await d.wait(flooded)

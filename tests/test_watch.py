@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 import pytest
@@ -26,10 +25,12 @@ class Watcher(Actor):
     """Watches on request and records everything else it receives, in order.
 
     ``("watch", ref)`` and ``("unwatch", ref)`` change what it watches; "seen"
-    answers the record; ``arrived`` is set on every Terminated.
+    answers the record; "records" answers :func:`records`, ``("watchers of", ref)``
+    :func:`local_watchers` in its process; ``arrived`` (an event from the driver) is
+    set on every Terminated.
     """
 
-    def __init__(self, arrived: threading.Event | None = None) -> None:
+    def __init__(self, arrived: Any = None) -> None:
         self.arrived = arrived
         self.seen: list[Any] = []
 
@@ -41,6 +42,10 @@ class Watcher(Actor):
             return True
         if message == "seen":
             return list(self.seen)
+        if message == "records":
+            return records(self)
+        if isinstance(message, tuple) and message[0] == "watchers of":
+            return local_watchers(message[1])
         if message == "ping":
             return "pong"
         self.seen.append(message)
@@ -50,9 +55,14 @@ class Watcher(Actor):
 
 
 class Target(Actor):
-    """Says ``count`` numbers to an actor and stops, or fails, on request."""
+    """Says ``count`` numbers to an actor and stops, or fails, on request.
+
+    "records" answers :func:`records`; anything else comes back as the answer.
+    """
 
     def receive(self, message: Any) -> Any:
+        if message == "records":
+            return records(self)
         if isinstance(message, tuple) and message[0] == "say":
             _, to, count = message
             for n in range(count):
@@ -74,21 +84,54 @@ async def settle(d: Driver, ref: ActorRef) -> None:
     await d.ask(ref, "ping")
 
 
+# A failure that crosses processes arrives as a copy, so the identity of the
+# cause with the exception the handler raised holds in one process only.
+SAME_EXCEPTION = pytest.mark.in_process(
+    "the cause must be the very exception object the handler raised; "
+    "from a worker process it arrives as a copy"
+)
+
+
 def terminations(seen: list[Any]) -> list[Terminated]:
     """The Terminated notices in a Watcher's record."""
     return [m for m in seen if isinstance(m, Terminated)]
 
 
-def watcher_records(ref: ActorRef) -> int:
-    """How many watchers the runtime keeps for ``ref``."""
-    extra = ref._cell.extra
-    return 0 if extra is None or not extra.watchers else len(extra.watchers)
+def records(actor: Actor) -> tuple[int, int]:
+    """How many actors the runtime keeps as watched by ``actor``, and as its watchers.
+
+    Read by the actor itself, in its handler, so that the counts come from the
+    process where the actor runs.
+    """
+    extra = actor.context.extra
+    if extra is None:
+        return 0, 0
+    return len(extra.watching or ()), len(extra.watchers or ())
 
 
-def watched_records(ref: ActorRef) -> int:
-    """How many actors the runtime keeps as watched by ``ref``."""
-    extra = ref._cell.extra
-    return 0 if extra is None or not extra.watching else len(extra.watching)
+async def watched_records(d: Driver, ref: ActorRef) -> int:
+    """How many actors the runtime keeps as watched by the actor of ``ref``."""
+    watched, _ = await d.ask(ref, "records")
+    return int(watched)
+
+
+async def watcher_records(d: Driver, ref: ActorRef) -> int:
+    """How many watchers the runtime keeps for the actor of ``ref``."""
+    _, watchers = await d.ask(ref, "records")
+    return int(watchers)
+
+
+def local_watchers(ref: ActorRef) -> int:
+    """How many watchers this process keeps for ``ref``, also once it has ended.
+
+    An actor of this process keeps them on its cell; for an actor of another
+    process, this process keeps the watchers that registered through it.
+    """
+    cell: Any = ref._cell
+    if cell.is_remote:
+        return len(cell.watchers or ())
+    extra = cell.extra
+    return 0 if extra is None else len(extra.watchers or ())
 
 
 # -- delivery -----------------------------------------------------------------------
@@ -105,7 +148,7 @@ def test_terminated_comes_once_after_every_message_the_actor_sent(
     """The watcher gets the 500 messages the actor sent first, then one Terminated."""
 
     async def scenario(d: Driver) -> None:
-        arrived = threading.Event()
+        arrived = d.event()
         watcher = d.spawn(Watcher, arrived, dispatcher=watcher_on)
         target = d.spawn(Target, dispatcher=target_on)
         await d.ask(watcher, ("watch", target))
@@ -120,29 +163,32 @@ def test_terminated_comes_once_after_every_message_the_actor_sent(
     drive(scenario)
 
 
+class Mourner(Actor):
+    """Watches the refs it is sent and answers any string with those that ended."""
+
+    def __init__(self, arrived: Any) -> None:
+        self.arrived = arrived
+        self.gone: list[ActorRef] = []
+
+    @handler
+    def watch(self, message: ActorRef) -> None:
+        self.context.watch(message)
+
+    @handler
+    def mourn(self, message: Terminated) -> None:
+        self.gone.append(message.ref)
+        self.arrived.set()
+
+    @handler
+    def report(self, message: str) -> list[ActorRef]:
+        return list(self.gone)
+
+
 def test_terminated_reaches_a_handler_for_its_type(drive: Drive) -> None:
     """A @handler for Terminated receives the notice like any other message."""
 
-    class Mourner(Actor):
-        def __init__(self, arrived: threading.Event) -> None:
-            self.arrived = arrived
-            self.gone: list[ActorRef] = []
-
-        @handler
-        def watch(self, message: ActorRef) -> None:
-            self.context.watch(message)
-
-        @handler
-        def mourn(self, message: Terminated) -> None:
-            self.gone.append(message.ref)
-            self.arrived.set()
-
-        @handler
-        def report(self, message: str) -> list[ActorRef]:
-            return list(self.gone)
-
     async def scenario(d: Driver) -> None:
-        arrived = threading.Event()
+        arrived = d.event()
         mourner = d.spawn(Mourner, arrived)
         target = d.spawn(Target)
         await d.ask(mourner, target)
@@ -159,7 +205,7 @@ def test_watching_a_terminated_actor_sends_terminated_at_once(drive: Drive) -> N
     """A watch of an actor that has already ended yields its Terminated anyway."""
 
     async def scenario(d: Driver) -> None:
-        arrived = threading.Event()
+        arrived = d.event()
         watcher = d.spawn(Watcher, arrived)
         target = d.spawn(Target)
         await d.stop(target)
@@ -173,13 +219,14 @@ def test_watching_a_terminated_actor_sends_terminated_at_once(drive: Drive) -> N
     drive(scenario)
 
 
+@SAME_EXCEPTION
 def test_watching_a_failed_actor_after_its_end_still_gives_the_cause(
     drive: Drive,
 ) -> None:
     """A late watch of an actor stopped by a failure carries that failure."""
 
     async def scenario(d: Driver) -> None:
-        arrived = threading.Event()
+        arrived = d.event()
         watcher = d.spawn(Watcher, arrived)
         target = d.spawn(Target, supervisor=OneForOne(default=STOP))
         with pytest.raises(Boom) as caught:
@@ -200,7 +247,7 @@ def test_watching_twice_sends_one_terminated(drive: Drive) -> None:
     """Two watches of the same actor still give exactly one notice."""
 
     async def scenario(d: Driver) -> None:
-        arrived = threading.Event()
+        arrived = d.event()
         watcher = d.spawn(Watcher, arrived)
         target = d.spawn(Target)
         await d.ask(watcher, ("watch", target))
@@ -219,7 +266,7 @@ def test_a_restart_of_the_watched_actor_sends_no_terminated(drive: Drive) -> Non
     """A restart is not an end: no notice, and the later stop still gives one."""
 
     async def scenario(d: Driver) -> None:
-        arrived = threading.Event()
+        arrived = d.event()
         watcher = d.spawn(Watcher, arrived)
         target = d.spawn(Target)
         await d.ask(watcher, ("watch", target))
@@ -239,11 +286,12 @@ def test_a_restart_of_the_watched_actor_sends_no_terminated(drive: Drive) -> Non
     drive(scenario)
 
 
+@SAME_EXCEPTION
 def test_terminated_carries_the_failure_that_stopped_the_actor(drive: Drive) -> None:
     """Under STOP the notice's cause is the very exception the handler raised."""
 
     async def scenario(d: Driver) -> None:
-        arrived = threading.Event()
+        arrived = d.event()
         watcher = d.spawn(Watcher, arrived)
         target = d.spawn(Target, supervisor=OneForOne(default=STOP))
         await d.ask(watcher, ("watch", target))
@@ -339,14 +387,14 @@ def test_a_stopped_watcher_leaves_no_record_at_the_watched_actor(drive: Drive) -
         target = d.spawn(Target)
         await d.ask(watcher, ("watch", target))
         await d.ask(target, "registered?")
-        before = watcher_records(target)
+        before = await watcher_records(d, target)
 
         await d.stop(watcher)
         await d.ask(target, "ping")
         await d.ask(target, "ping")
 
         assert before == 1
-        assert watcher_records(target) == 0
+        assert await watcher_records(d, target) == 0
         assert target.is_alive()
 
     drive(scenario)
@@ -356,19 +404,19 @@ def test_a_stopped_target_leaves_no_record_at_its_watcher(drive: Drive) -> None:
     """When the watched actor ends, neither side keeps a watch record."""
 
     async def scenario(d: Driver) -> None:
-        arrived = threading.Event()
+        arrived = d.event()
         watcher = d.spawn(Watcher, arrived)
         target = d.spawn(Target)
         await d.ask(watcher, ("watch", target))
-        before = watched_records(watcher)
+        before = await watched_records(d, watcher)
 
         await d.stop(target)
         assert await d.wait(arrived)
         await settle(d, watcher)
 
         assert before == 1
-        assert watched_records(watcher) == 0
-        assert watcher_records(target) == 0
+        assert await watched_records(d, watcher) == 0
+        assert await d.ask(watcher, ("watchers of", target)) == 0
 
     drive(scenario)
 
@@ -381,14 +429,22 @@ def test_unwatch_leaves_no_record_on_either_side(drive: Drive) -> None:
         target = d.spawn(Target)
         await d.ask(watcher, ("watch", target))
         await d.ask(target, "registered?")
-        before = (watched_records(watcher), watcher_records(target))
+        before = (
+            await watched_records(d, watcher),
+            await watcher_records(d, target),
+        )
 
         await d.ask(watcher, ("unwatch", target))
         await d.ask(target, "ping")
         await d.ask(target, "ping")
 
+        after = (
+            await watched_records(d, watcher),
+            await watcher_records(d, target),
+        )
+
         assert before == (1, 1)
-        assert (watched_records(watcher), watcher_records(target)) == (0, 0)
+        assert after == (0, 0)
 
     drive(scenario)
 
@@ -406,7 +462,12 @@ def test_many_watch_and_unwatch_rounds_leave_no_records(drive: Drive) -> None:
         await d.ask(target, "ping")
         await d.ask(target, "ping")
 
-        assert (watched_records(watcher), watcher_records(target)) == (0, 0)
+        after = (
+            await watched_records(d, watcher),
+            await watcher_records(d, target),
+        )
+
+        assert after == (0, 0)
 
     drive(scenario)
 
@@ -429,7 +490,7 @@ def test_system_watch_completes_with_terminated_when_the_actor_ends(
 
         assert pending is False
         assert terminated == Terminated(target, None)
-        assert watcher_records(target) == 0
+        assert local_watchers(target) == 0
 
     drive(scenario)
 

@@ -687,10 +687,11 @@ class Cell:
         """The constructor, on_start or post_restart raised."""
         if self.state == TERMINATED:
             return  # forced off meanwhile (a shutdown): nothing left to supervise
-        log.error("actor %s failed to start", self.path, exc_info=error)
-        self.system._failures += 1
-        if ActorFailed in self.system.events.active:
-            self.system.events.publish(ActorFailed(self.ref, error, None))
+        if not self.actor_class._zactor_proxy:  # else its own process told already
+            log.error("actor %s failed to start", self.path, exc_info=error)
+            self.system._failures += 1
+            if ActorFailed in self.system.events.active:
+                self.system.events.publish(ActorFailed(self.ref, error, None))
         extra = self.extras()
         extra.unstarted = True
         extra.cause = _init_error(self, error)
@@ -913,7 +914,9 @@ class Cell:
         extra.restarts += 1
         self.state = RUNNING
         if self.hosted():
-            return  # its proxy, in the supervising process, counts and announces
+            # Its proxy, in the supervising process, counts and announces it.
+            self.system._node.restarted(self)  # type: ignore[union-attr]
+            return
         self.system._restarts += 1
         if ActorRestarted in self.system.events.active:
             self.system.events.publish(
@@ -1008,7 +1011,8 @@ class Cell:
         self.state = FINALIZING
         actor = self.actor
         extra = self.extra
-        started = extra is None or not extra.unstarted
+        # A proxy always ends its remote actor, even one that never started.
+        started = extra is None or not extra.unstarted or self.actor_class._zactor_proxy
         if actor is not None and started and self.actor_class._zactor_on_stop:
             self.run_hook(actor.on_stop, self._stop_hook_done)
         else:

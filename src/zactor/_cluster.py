@@ -26,7 +26,7 @@ from ._errors import ActorDeadError, NameTakenError, WorkerStartupError
 from ._events import ActorStarted
 from ._node import Node
 from ._remote import RemoteCell, RemoteChild, remote_cell
-from ._states import RUNNING, STOPPING
+from ._states import RUNNING, STOPPING, TERMINATED
 from ._workers import WorkerPool, cpu_sets
 
 if TYPE_CHECKING:
@@ -155,6 +155,7 @@ def start(system: ActorSystem, loop: asyncio.AbstractEventLoop) -> None:
     node_id = 0 if config is None else config.node_id
     node = build_node(system, node_id, options)
     system._node = node
+    system._names = node_id << 32  # generated names stay unique in the system
     if config is None:
         system.events.on_change = node.announce_events
     address = _address(system, node_id) if config is None else config.address
@@ -351,6 +352,9 @@ def spawn_remote(
     system._spawned += 1
     if ActorStarted in system.events.active:
         system.events.publish(ActorStarted(remote.ref))
+    early = node.early_failures.pop(uid, None)
+    if early is not None:
+        node._proxy_failed(proxy, *early)
     return remote.ref
 
 
@@ -358,6 +362,7 @@ def proxy_terminated(system: ActorSystem, cell: Cell) -> None:
     """A proxy ended: its actor no longer counts toward its worker's load."""
     node = system._node
     remote = remote_cell(cell.ref)
+    remote.state = TERMINATED  # its proxy is how this process knew it alive
     if node is not None:
         node.proxies.pop(remote.uid, None)
     if system._workers is not None:
@@ -386,6 +391,8 @@ async def stop(system: ActorSystem, deadline: float) -> None:
     node = system._node
     if node is None:
         return
+    for remote in list(node.remotes.values()):
+        remote.state = TERMINATED  # the whole system ends
     pool = system._workers
     if pool is not None:
         pool.closing = True
@@ -395,7 +402,7 @@ async def stop(system: ActorSystem, deadline: float) -> None:
             except (ValueError, RuntimeError, OSError):
                 pass
         node.close()
-        remaining = max(deadline - time.monotonic(), 0.5)
+        remaining = max(deadline - time.monotonic(), 0.05)
         await asyncio.to_thread(pool.stop_all, remaining)
     else:
         node.close()
@@ -403,6 +410,13 @@ async def stop(system: ActorSystem, deadline: float) -> None:
         shutil.rmtree(node.directory, ignore_errors=True)
         if _shm.AVAILABLE:
             _shm.sweep(node.shm_prefix)
+
+
+def tree_deadline(system: ActorSystem, deadline: float, timeout: float) -> float:
+    """When the actors must have stopped, so that the workers can end in time."""
+    if system._workers is None:
+        return deadline
+    return deadline - min(0.25 * timeout, 1.0)
 
 
 def statistics(system: ActorSystem) -> dict[str, int]:

@@ -150,6 +150,7 @@ class Link:
         self._room = threading.Condition(self._lock)
         self._drain: asyncio.Task[None] | None = None
         self._writer: asyncio.StreamWriter | None = None
+        self._watching: asyncio.Task[None] | None = None
 
     # -- sending -----------------------------------------------------------------------
 
@@ -267,7 +268,7 @@ class Link:
         self._writer = writer  # dropping the writer would close the transport
         self.transport = writer.transport
         writer.transport.set_write_buffer_limits(HIGH_WATER, HIGH_WATER // 2)
-        self.node.loop.create_task(self._watch_close(reader))
+        self._watching = self.node.loop.create_task(self._watch_close(reader))
         self.flush()
 
     async def _watch_close(self, reader: asyncio.StreamReader) -> None:
@@ -281,6 +282,9 @@ class Link:
     def close(self) -> None:
         """Drop the connection; queued items are dropped by the caller."""
         self.closed = True
+        if self._watching is not None and not self._watching.done():
+            if self.node.thread_id == threading.get_ident():
+                self._watching.cancel()
         if self.transport is not None:
             self.transport.close()
         self._release()

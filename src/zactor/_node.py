@@ -28,6 +28,7 @@ import importlib
 import itertools
 import logging
 import threading
+import traceback
 import weakref
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
@@ -40,6 +41,7 @@ from ._errors import (
     MailboxFull,
     MessageTooLarge,
     NotAnActorError,
+    SystemShutDownError,
     WorkerCrashed,
 )
 from ._link import Inbound, Link, Refused, RpcClient
@@ -80,6 +82,7 @@ GONE = "gone"
 EVENTS = "events"
 EVENT = "event"
 DEAD_LETTER = "dead-letter"
+LOG = "log"
 
 _INLINE = frozenset((int, float, str, bool, type(None), bytes))
 _INLINE_JSON = frozenset((int, float, str, bool, type(None)))
@@ -146,6 +149,8 @@ class Node:
         self._rpc_lock = threading.Lock()
         self._host: Cell | None = None
         self._forwarding: list[Any] = []
+        self.early_failures: dict[int, tuple[BaseException, Any, bool]] = {}
+        self.restarting: dict[int, RemoteReply] = {}
         self._wanted: list[str] = []
         self._hold = 0
         self.loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]
@@ -215,6 +220,9 @@ class Node:
         """The actor terminated: forget it, and tell the node that supervises it."""
         uid = cell.uid
         self.exports.pop(uid, None)
+        waiter = self.restarting.pop(uid, None)
+        if waiter is not None:
+            waiter._fail(ActorDeadError(f"actor {cell.path} stopped while restarting"))
         owner = self.hosted.pop(uid, None)
         if owner is not None and owner not in self.down:
             cause = cell.extra.cause if cell.extra is not None else None
@@ -248,6 +256,15 @@ class Node:
     def send(self, cell: RemoteCell, envelope: tuple[Any, Any, Any]) -> None:
         """Send a message to a remote actor; from any thread."""
         message, sender, reply = envelope
+        if self.system.terminated:
+            error = SystemShutDownError(
+                f"actor system {self.system.name!r} has shut down; cannot deliver "
+                f"{type(message).__name__} to {cell.path}"
+            )
+            if reply is None:
+                raise error
+            reply._fail(error)
+            return
         origin = token = 0
         if reply is not None:
             if isinstance(reply, RemoteReply):
@@ -358,7 +375,10 @@ class Node:
                 if reply is not None:
                     reply._answer(False)
                 return
-            token = 0 if reply is None else self._wait(reply, cell.node_id)
+            if reply is None:
+                reply = Reply(None, f"stop of {cell.path}")
+            reply.add_done_callback(lambda _: _ended(cell))
+            token = self._wait(reply, cell.node_id)
             self.control(cell.node_id, STOP, cell.uid, self.node_id, token)
         elif kind is Watch:
             watcher = message.watcher  # type: ignore[attr-defined]
@@ -410,7 +430,10 @@ class Node:
         if state == _CANCELLED:
             return
         if state != _DONE:
+            cause = getattr(value, "__cause__", None)
             value = _portable(value)
+            if cause is not None:
+                value = (value, _portable(cause))  # pickle drops __cause__
         if type(value) in self.inline and (
             type(value) not in (str, bytes) or len(value) < _INLINE_LIMIT  # type: ignore[arg-type]
         ):
@@ -613,12 +636,16 @@ class Node:
         reply = entry[0]
         if state == _DONE:
             reply._answer(value)
-        else:
-            reply._fail(
-                value
-                if isinstance(value, BaseException)
-                else CodecError(f"a remote error arrived as {value!r}")
-            )
+            return
+        if type(value) is tuple and len(value) == 2:
+            error, cause = value
+            error.__cause__ = cause
+            value = error
+        if isinstance(value, ActorDeadError) and isinstance(reply._about, tuple):
+            _ended(reply._about[0]._cell)  # an ask that says the actor is gone
+        if not isinstance(value, BaseException):
+            value = CodecError(f"a remote error arrived as {value!r}")
+        reply._fail(value)
 
     # -- control items -----------------------------------------------------------------
 
@@ -665,6 +692,7 @@ class Node:
     def _on_notice(
         self, peer: int, watcher_uid: int, dead_ref: Any, cause: Any
     ) -> None:
+        _ended(dead_ref._cell)
         watcher = self.exports.get(watcher_uid)
         if watcher is not None:
             watcher.post_system(DeathNotice(dead_ref._cell, cause))
@@ -673,7 +701,12 @@ class Node:
         self, peer: int, uid: int, error: BaseException, init: bool, message: Any
     ) -> None:
         proxy = self.proxies.get(uid)
-        if proxy is None or proxy.state >= TERMINATED:
+        if proxy is None:
+            # The actor failed while it started: its spawn's answer, on another
+            # channel, may not have arrived yet.
+            self.early_failures[uid] = (error, message, init)
+            return
+        if proxy.state >= TERMINATED:
             return
         self._proxy_failed(proxy, error, message, init)
 
@@ -704,11 +737,39 @@ class Node:
         if cell is not None and cell.state == SUSPENDED:
             cell.post_system(Resume())
 
-    def _on_restart(self, peer: int, uid: int, error: Any, origin: bool) -> None:
+    def _on_restart(
+        self,
+        peer: int,
+        uid: int,
+        error: Any,
+        origin: bool,
+        message: Any,
+        waiter_node: int,
+        token: int,
+    ) -> None:
         self.escalated.pop(uid, None)
+        waiter = RemoteReply(self, waiter_node, token, "restart")
         cell = self.exports.get(uid)
-        if cell is not None:
-            cell.post_system(Restart(error, None, origin, delayed=True))
+        if cell is None or cell.state == TERMINATED:
+            waiter._fail(ActorDeadError(f"the actor (uid {uid:x}) has stopped"))
+            return
+        self.restarting[uid] = waiter
+        cell.post_system(Restart(error, message, origin, delayed=True))
+
+    def restarted(self, cell: Cell) -> None:
+        """A hosted actor finished the restart its supervisor asked for."""
+        waiter = self.restarting.pop(cell.uid, None)
+        if waiter is not None:
+            waiter._answer(True)
+
+    def _shippable(self, message: Any) -> Any:
+        if type(message) in self.inline:
+            return message
+        try:
+            self._encode(message, "message")
+        except Exception:
+            return None
+        return message
 
     def _on_terminated(self, peer: int, uid: int, cause: Any) -> None:
         remote = self.remotes.get(uid)
@@ -722,7 +783,6 @@ class Node:
         from ._messages import STOP_REQUEST
 
         proxy.post_system(STOP_REQUEST)
-        self._broadcast_gone(uid, cause)
 
     def _on_node_down(
         self, peer: int, node_id: int, exitcode: int | None, keep: Any
@@ -824,6 +884,42 @@ class Node:
                 message = f"<undecodable: {error}>"
         self.system._dead_letter(message, sender, recipient, reason)
 
+    def forward_log(self, record: logging.LogRecord) -> None:
+        """A worker's log record goes to the head, whose logging is configured."""
+        error = None
+        if record.exc_info is not None and record.exc_info[1] is not None:
+            error = _portable(record.exc_info[1])
+        text = record.exc_text
+        if text is None and record.exc_info is not None:
+            text = "".join(traceback.format_exception(*record.exc_info)).rstrip()
+        self.control(
+            0, LOG, record.name, record.levelno, record.getMessage(), error, text
+        )
+
+    def _on_log(
+        self,
+        peer: int,
+        name: str,
+        level: int,
+        text: str,
+        error: BaseException | None,
+        error_text: str | None,
+    ) -> None:
+        logger = logging.getLogger(name)
+        if not logger.isEnabledFor(level):
+            return
+        exc_info = None
+        if error is not None:
+            try:
+                raise error
+            except BaseException as raised:
+                exc_info = (type(raised), raised, raised.__traceback__)
+        record = logger.makeRecord(
+            name, level, f"(worker node {peer})", 0, text, (), exc_info
+        )
+        record.exc_text = error_text  # the worker's own traceback, not ours
+        logger.handle(record)
+
     def announce_events(self, active: frozenset[type[Any]]) -> None:
         """Have every worker forward the events that head subscribers want."""
         self._wanted = sorted(f"{t.__module__}:{t.__qualname__}" for t in active)
@@ -850,6 +946,10 @@ class Node:
         owner = self.hosted.get(cell.uid)
         if owner is None:
             return
+        waiter = self.restarting.pop(cell.uid, None)
+        if waiter is not None:  # the restart failed: its supervisor decides again
+            waiter._fail(_portable(error))
+            return
         if escalated_from is not None:
             self.escalated[cell.uid] = escalated_from
         shown = message if type(message) in self.inline else None
@@ -870,8 +970,22 @@ class Node:
     ) -> None:
         """Restart a remote actor in place, or spawn it again on a live worker."""
         if remote.node_id not in self.down:
-            origin = True
-            self.control(remote.node_id, RESTART, remote.uid, _portable(error), origin)
+            order = None if proxy.extra is None else proxy.extra.pending_restart
+            origin = True if order is None else order.origin
+            message = None if order is None else self._shippable(order.message)
+            done: Reply[bool] = Reply(RPC_TIMEOUT, f"restart of {remote.path}")
+            token = self._wait(done, remote.node_id)
+            self.control(
+                remote.node_id,
+                RESTART,
+                remote.uid,
+                _portable(error),
+                origin,
+                message,
+                self.node_id,
+                token,
+            )
+            await done  # the restart's own failure, if any, raises here
             return
         target = await self.system._workers.live_node(remote.node_id)  # type: ignore[union-attr]
         await asyncio.to_thread(self.rpc_spawn, target, remote.uid, remote.path, spec)
@@ -888,7 +1002,9 @@ class Node:
         cause = None if proxy is None or proxy.extra is None else proxy.extra.cause
         if remote.state == TERMINATED or remote.node_id in self.down:
             remote.state = TERMINATED
-            self._broadcast_gone(remote.uid, _portable(cause))
+            if remote.node_id in self.down:
+                # Its node cannot tell the watchers elsewhere any more: we do.
+                self._broadcast_gone(remote.uid, _portable(cause))
             return
         reply: Reply[bool] = Reply(
             self.system.shutdown_timeout, f"stop of {remote.path}"
@@ -899,8 +1015,7 @@ class Node:
             await reply
         except Exception as error:
             log.warning("stopping %s: %s", remote.path, error)
-        remote.state = TERMINATED
-        self._broadcast_gone(remote.uid, _portable(cause))
+        remote.state = TERMINATED  # its node told its watchers itself
 
     # -- RPC ---------------------------------------------------------------------------
 
@@ -989,17 +1104,21 @@ class Node:
         mailbox: Any,
     ) -> None:
         actor_class = resolve_class(module, qualname)
-        cell = self.system._spawn_hosted(
-            self._host_cell(),
-            actor_class,
-            tuple(args),
-            dict(kwargs or {}),
-            uid,
-            path,
-            dispatcher,
-            mailbox,
-        )
-        self.hosted[uid] = owner
+        self.hosted[uid] = owner  # its start may fail: the owner must hear of it
+        try:
+            cell = self.system._spawn_hosted(
+                self._host_cell(),
+                actor_class,
+                tuple(args),
+                dict(kwargs or {}),
+                uid,
+                path,
+                dispatcher,
+                mailbox,
+            )
+        except BaseException:
+            self.hosted.pop(uid, None)
+            raise
         self.exports[uid] = cell
 
     def _rpc_lookup(self, peer: int, path: str) -> Any:
@@ -1151,6 +1270,12 @@ class Node:
                 dispatcher.wake()
 
 
+def _ended(cell: Any) -> None:
+    """A remote actor is known to have terminated."""
+    if cell.is_remote:
+        cell.state = TERMINATED
+
+
 def resolve_class(
     module: str, qualname: str, base: type[Any] | None = None
 ) -> type[Any]:
@@ -1241,6 +1366,7 @@ _CONTROLS: dict[str, Callable[..., None]] = {
     EVENTS: Node._on_events,
     EVENT: Node._on_event,
     DEAD_LETTER: Node._on_dead_letter,
+    LOG: Node._on_log,
 }
 
 _RPCS: dict[str, Callable[..., Any]] = {

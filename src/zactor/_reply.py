@@ -84,6 +84,14 @@ class Reply(Generic[T]):
 
     # -- inspecting -------------------------------------------------------------
 
+    def __reduce__(self) -> Any:
+        from ._errors import CodecError
+
+        raise CodecError(
+            f"{self.description} cannot be sent to another process: a reply is "
+            "answered where it was made; send the value, or a ref to answer to"
+        )
+
     def done(self) -> bool:
         """Return True once the reply has a value, an error, or was cancelled."""
         return self._state != _PENDING

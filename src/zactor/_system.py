@@ -741,7 +741,10 @@ class ActorSystem:
             loop.call_soon_threadsafe(self._shutdown_in_background, timeout)
 
     def worker_pids(self) -> list[int]:
-        """The process ids of the running worker processes, by worker number."""
+        """The process ids of the running workers, in worker-number order.
+
+        A worker that crashed is missing from the list until its replacement runs.
+        """
         return [] if self._workers is None else self._workers.pids()
 
     def _keep(self, task: asyncio.Task[Any]) -> None:
@@ -935,11 +938,12 @@ class ActorSystem:
             if self._timers is not None:
                 self._timers.cancel_all()
             deadline = time.monotonic() + timeout
+            actors_by = _cluster.tree_deadline(self, deadline, timeout)
             assert self._user is not None
             assert self._system_guardian is not None
-            await self._stop_subtree(self._user, deadline)
-            await self._stop_subtree(self._system_guardian, deadline)
-            await self._stop_subtree(root, deadline)
+            await self._stop_subtree(self._user, actors_by)
+            await self._stop_subtree(self._system_guardian, actors_by)
+            await self._stop_subtree(root, actors_by)
             await self._close_threads(deadline)
             await _cluster.stop(self, deadline)
             self._finish_shutdown()

@@ -13,10 +13,12 @@ import logging
 import multiprocessing.connection
 import os
 import signal
+import threading
 import traceback
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from ._node import Node
     from ._workers import WorkerConfig
 
 log = logging.getLogger(__name__)
@@ -66,6 +68,7 @@ async def _serve(
     await system.__aenter__()
     node = system._node
     assert node is not None
+    _forward_logs(node, config.log_level)
     node.addresses.update(config.peers)
     node.addresses[0] = config.head_address
     node.slots.update(config.slots)
@@ -95,3 +98,30 @@ async def _serve(
         log.warning("worker %d: the head process is gone; exiting", config.slot)
         os._exit(1)
     await system.ashutdown(timeout)
+
+
+class _Forward(logging.Handler):
+    """Sends this worker's log records to the head process."""
+
+    def __init__(self, node: Node) -> None:
+        super().__init__()
+        self.node = node
+        self.busy = threading.local()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if getattr(self.busy, "on", False):
+            return  # a record logged while forwarding one would loop
+        self.busy.on = True
+        try:
+            self.node.forward_log(record)
+        except Exception:
+            self.handleError(record)
+        finally:
+            self.busy.on = False
+
+
+def _forward_logs(node: Node, level: int) -> None:
+    root = logging.getLogger()
+    if not root.handlers:  # worker_init may have configured logging itself
+        root.addHandler(_Forward(node))
+        root.setLevel(level)

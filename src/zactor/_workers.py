@@ -63,6 +63,7 @@ class WorkerConfig:
     supervisor: Any
     cpus: tuple[int, ...] | None
     init: Any
+    log_level: int = logging.WARNING
     peers: dict[int, Any] = field(default_factory=dict)
     slots: dict[int, int] = field(default_factory=dict)
 
@@ -149,7 +150,15 @@ class WorkerPool:
             name=f"zactor-{self.system.name}-worker-{slot}",
             daemon=True,
         )
-        process.start()
+        try:
+            process.start()
+        except (EOFError, OSError) as error:  # the forkserver itself ended
+            child_end.close()
+            parent_end.close()
+            raise WorkerStartupError(
+                f"worker {slot} could not be started ({type(error).__name__}: "
+                f"{error}); the process that forks workers ended (interrupted?)"
+            ) from None
         child_end.close()
         return Worker(slot, node_id, process, parent_end)
 
@@ -180,6 +189,7 @@ class WorkerPool:
             supervisor=system.supervisor,
             cpus=cpus,
             init=self.init,
+            log_level=logging.getLogger().getEffectiveLevel(),
             peers=dict(node.addresses),
             slots=dict(node.slots),
         )
@@ -292,7 +302,7 @@ class WorkerPool:
                 pass
 
     def pids(self) -> list[int]:
-        """The process ids of the live workers, by slot."""
+        """The process ids of the running workers, in worker-number order."""
         return [w.pid for _, w in sorted(self.workers.items()) if w.alive]
 
     # -- deaths ------------------------------------------------------------------------
@@ -400,7 +410,8 @@ class WorkerPool:
         workers = list(self.workers.values())
         for worker in workers:
             try:
-                worker.pipe.send(("shutdown", timeout))
+                # Its own shutdown must end before ours does: a share of the time.
+                worker.pipe.send(("shutdown", timeout * 0.7))
             except OSError:
                 pass
         deadline = time.monotonic() + timeout
@@ -419,10 +430,7 @@ def _reap(process: BaseProcess, timeout: float) -> None:
     """Wait for ``process`` to exit; terminate, then kill it if it does not."""
     process.join(timeout)
     if process.exitcode is None:
-        process.terminate()
-        process.join(1.0)
-    if process.exitcode is None:
-        process.kill()
+        process.kill()  # it had its chance to end in order
         process.join(1.0)
 
 

@@ -32,6 +32,11 @@ class VirtualTime:
     """
 
     def __init__(self, system: ActorSystem, start: float = 0.0) -> None:
+        if system._workers is not None or system._options.workers:
+            raise RuntimeError(
+                "VirtualTime drives the timers of one process; the actors of a "
+                "system with workers=N time out on their workers' real clocks"
+            )
         if system._timers is not None:
             raise RuntimeError(
                 "the system's timers already run on the real clock; create "

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import sysconfig
 import textwrap
@@ -26,6 +27,7 @@ from typing import Any, TextIO
 from zactor import ActorFailed, ActorRef, ActorSystem, Subscription
 
 from .demo_actors import (
+    PROCESS_FIGURES,
     TOKENIZERS,
     Coordinator,
     Progress,
@@ -51,6 +53,12 @@ PROGRESS_INTERVAL = 0.5
 DIFFERENCES_SHOWN = 10
 """How many differing words ``--verify`` prints when the counts disagree."""
 
+CHUNK_SIZE = 64 * 1024
+"""Bytes per chunk read by a reader, in a single process."""
+
+TASK_SIZE = 1024 * 1024
+"""Bytes per task read by a tokenizer, with --workers: fewer, bigger messages."""
+
 DESCRIPTION = """\
 Count the words of a directory of text with actors: reader actors stream the
 files in chunks of whole lines, a balancing router hands each chunk to the next
@@ -58,7 +66,13 @@ free tokenizer, which splits it into words, a consistent-hashing router sends
 each word to the counter that owns it, and an aggregator merges the counters'
 partitions and ranks the most frequent words. Prints the ranking, the files,
 bytes and words counted, what each router's routees did, the actor messages
-handled, the failures, restarts and retries, and the time it took."""
+handled, the failures, restarts and retries, and the time it took.
+
+With --workers N the tokenizers and the counters are spread over N worker
+processes, and there are no readers: the tree is cut into tasks of whole files
+and pieces of big files, and each tokenizer reads its task's lines itself, in
+its worker, so that reading and splitting use every core. The report then also
+tells, for each worker, what was tokenized and counted in it."""
 
 
 def _section(title: str, text: str) -> str:
@@ -98,6 +112,15 @@ EPILOG = "\n\n".join(
             "failed try sends no words, so the count stays exact.",
         ),
         _section(
+            "worker processes",
+            "with --workers N the routers, the coordinator and the aggregator stay "
+            "in this process; tokenizer i and counter i run in worker i modulo N. "
+            "A tokenizer tells each batch straight to the counter that owns its "
+            "words, the one the consistent-hashing router would pick. Failed "
+            "tokenizers are restarted in their worker. Ctrl-C is handled here, "
+            "which shuts the workers down.",
+        ),
+        _section(
             "exit status",
             "0 done (and verified, with --verify); 1 the count failed (an actor "
             "failed, or a chunk failed on every try), or --verify found a "
@@ -120,12 +143,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "without site-packages)",
     )
     parser.add_argument(
+        "--workers",
+        type=_worker_count,
+        default=0,
+        metavar="N",
+        help="worker processes to spread the tokenizers and the counters over; "
+        "'auto' for one per CPU; 0 counts in this process alone (default: 0)",
+    )
+    parser.add_argument(
         "--readers",
         type=_positive_int,
         default=2,
         metavar="N",
         help="reader actors, each reading one file at a time on the thread "
-        "dispatcher (default: 2)",
+        "dispatcher; with --workers the tokenizers read instead (default: 2)",
     )
     parser.add_argument(
         "--tokenizers",
@@ -146,9 +177,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--chunk-size",
         type=_positive_int,
-        default=64 * 1024,
         metavar="BYTES",
-        help="bytes per chunk, extended to the end of the line (default: 65536)",
+        help="bytes per chunk, extended to the end of the line; with --workers, "
+        "bytes per task of whole files and pieces of files (default: 65536, or "
+        "1048576 with --workers)",
     )
     parser.add_argument(
         "--window",
@@ -196,7 +228,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--json",
         metavar="FILE",
-        help="also write the figures (files, bytes, words, messages, routers, "
+        help="also write the figures (files, bytes, words, messages, routers, workers, "
         "failures, restarts, retries, seconds, top words) to FILE as JSON",
     )
     parser.add_argument(
@@ -219,6 +251,22 @@ def _non_negative_int(text: str) -> int:
     value = _whole_number(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value}")
+    return value
+
+
+def _worker_count(text: str) -> int:
+    if text == "auto":
+        return os.cpu_count() or 1
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a whole number >= 0 or 'auto', got {text!r}"
+        ) from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(
+            f"expected a number of worker processes >= 0 or 'auto', got {value}"
+        )
     return value
 
 
@@ -247,6 +295,19 @@ def _fraction(text: str) -> float:
 
 
 @dataclass(frozen=True, slots=True)
+class WorkerReport:
+    """What one worker process did: its number, its pid and its figures.
+
+    ``number`` is None for a process that was no longer a worker at the end of
+    the run (one that crashed and was replaced).
+    """
+
+    number: int | None
+    pid: int
+    figures: dict[str, int]
+
+
+@dataclass(frozen=True, slots=True)
 class Outcome:
     """A finished run: the count and what it cost."""
 
@@ -256,6 +317,7 @@ class Outcome:
     failures: int = 0
     restarts: int = 0
     handled: dict[str, int] = field(default_factory=dict)
+    workers: list[WorkerReport] = field(default_factory=list)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -263,15 +325,17 @@ def run(args: argparse.Namespace) -> int:
     root = _input_directory(args.path)
     if root is None:
         return 2
+    default_size = TASK_SIZE if args.workers else CHUNK_SIZE
     settings = Settings(
         readers=args.readers,
         tokenizers=args.tokenizers,
         counters=args.counters,
-        chunk_size=args.chunk_size,
+        chunk_size=args.chunk_size or default_size,
         window=args.window or 2 * args.tokenizers,
         top=args.top,
         faults=FaultPlan(args.fail_rate, args.seed),
         retries=args.retries,
+        workers=args.workers,
     )
     show_progress = sys.stderr.isatty() if args.progress is None else args.progress
     progress = ProgressLine(sys.stderr) if show_progress else None
@@ -335,16 +399,18 @@ async def count_with_actors(
     ends: done, failed or cancelled (Ctrl-C cancels the main task). A tokenizer
     that fails a chunk is restarted and the chunk sent again; the failure of any
     other actor fails the run at once: a lost batch could never be acknowledged,
-    and the count would wait for it for ever.
+    and the count would wait for it for ever. With ``settings.workers`` the
+    system starts that many worker processes for the tokenizers and counters.
 
     Raises:
         RunFailed: an actor of the pipeline failed, other than a tokenizer.
         ChunkFailedError: a chunk failed on every try it was given.
     """
     started = time.perf_counter()
-    async with ActorSystem("demo", threads=settings.readers) as system:
-        coordinator = system.spawn(Coordinator, settings, name="demo")
-        failure, subscription = _first_failure(system, coordinator)
+    system = ActorSystem("demo", threads=settings.readers, workers=settings.workers)
+    async with system:
+        coordinator = system.spawn(Coordinator, settings, name="demo", worker="local")
+        failure, subscription = _first_failure(system, coordinator, settings)
         job = asyncio.ensure_future(coordinator.ask(Run(tuple(paths))))
         try:
             await _wait_for(job, failure, coordinator, progress, started)
@@ -355,7 +421,9 @@ async def count_with_actors(
                 progress.clear()
         result = job.result()
         seconds = time.perf_counter() - started
+        # With workers, these add up the figures of every process.
         statistics = system.statistics()
+        pids = system.worker_pids()
     return Outcome(
         result,
         statistics.messages_handled,
@@ -363,7 +431,24 @@ async def count_with_actors(
         failures=statistics.failures,
         restarts=statistics.restarts,
         handled=_handled_by_kind(result, statistics.messages_handled),
+        workers=_worker_reports(result, pids) if settings.workers else [],
     )
+
+
+def _worker_reports(result: Result, pids: list[int]) -> list[WorkerReport]:
+    """One report per worker, then one per process that is no longer a worker."""
+    reports = [
+        WorkerReport(
+            number, pid, result.processes.get(pid, dict.fromkeys(PROCESS_FIGURES, 0))
+        )
+        for number, pid in enumerate(pids)
+    ]
+    reports += [
+        WorkerReport(None, pid, figures)
+        for pid, figures in sorted(result.processes.items())
+        if pid not in pids
+    ]
+    return reports
 
 
 def _handled_by_kind(result: Result, total: int) -> dict[str, int]:
@@ -383,7 +468,7 @@ class RunFailed(Exception):
 
 
 def _first_failure(
-    system: ActorSystem, coordinator: ActorRef
+    system: ActorSystem, coordinator: ActorRef, settings: Settings
 ) -> tuple[asyncio.Future[ActorFailed], Subscription]:
     """A future of the first ActorFailed event that fails the run, and its feed.
 
@@ -391,6 +476,11 @@ def _first_failure(
     restarts it and the coordinator sends the chunk again. Events are published
     on the thread of the failing actor, so the future is completed through the
     loop.
+
+    An event from a worker need not carry the message its actor failed on (a
+    message need not cross back to the head), so with workers any failure of a
+    tokenizer counts as one in its handler: its constructor ran once already,
+    when it was spawned, with the same arguments.
     """
     loop = asyncio.get_running_loop()
     first: asyncio.Future[ActorFailed] = loop.create_future()
@@ -400,8 +490,12 @@ def _first_failure(
         if not first.done():
             first.set_result(event)
 
+    in_handler = bool(settings.workers)
+
     def on_failure(event: ActorFailed) -> None:
-        if event.message is not None and event.ref.path.startswith(tokenizers):
+        if event.ref.path.startswith(tokenizers) and (
+            in_handler or event.message is not None
+        ):
             return  # handled by supervision and a retry
         try:
             loop.call_soon_threadsafe(keep_first, event)
@@ -489,6 +583,7 @@ def report_lines(outcome: Outcome) -> list[str]:
     ]
     lines += _router_lines("tokenizers", result.tokenizers, _tokenizer_figures)
     lines += _router_lines("counters", result.counters, _counter_figures)
+    lines += _worker_lines(outcome.workers)
     lines += [
         f"messages: {outcome.messages:,} handled ({rate:,.0f} per second): "
         + ", ".join(f"{kind} {count:,}" for kind, count in outcome.handled.items()),
@@ -508,6 +603,24 @@ def _router_lines(
     lines = [f"{kind}: {report.logic} at {report.path}, {len(report.routees)} routees"]
     for path, figures in report.routees.items():
         lines.append(f"  {path.rsplit('/', 1)[-1]}: {describe(figures)}")
+    return lines
+
+
+def _worker_lines(workers: list[WorkerReport]) -> list[str]:
+    """One line per worker process of what was tokenized and counted there."""
+    if not workers:
+        return []
+    lines = [f"workers: {sum(w.number is not None for w in workers)} processes"]
+    for worker in workers:
+        figures = worker.figures
+        name = "replaced" if worker.number is None else f"worker {worker.number}"
+        lines.append(
+            f"  {name} (pid {worker.pid}): {figures['files']:,} files, "
+            f"{figures['chunks']:,} chunks ({figures['faults']:,} failed tries), "
+            f"{figures['words_tokenized']:,} words tokenized; "
+            f"{figures['batches']:,} batches, "
+            f"{figures['words_counted']:,} words counted"
+        )
     return lines
 
 
@@ -581,6 +694,10 @@ def _write_json(name: str, root: Path, outcome: Outcome, verified: bool | None) 
             )
             if report is not None
         },
+        "workers": [
+            {"worker": worker.number, "pid": worker.pid, **worker.figures}
+            for worker in outcome.workers
+        ],
         "top": [{"word": word, "count": count} for word, count in result.top],
         "verified": verified,
     }

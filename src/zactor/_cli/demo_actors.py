@@ -34,13 +34,24 @@ restarted by its supervisor; the coordinator then sends the chunk again, up to
 ``retries`` times, and fails the run with :class:`ChunkFailedError` after that.
 A tokenizer sends its batches only once the whole chunk is tokenized, after the
 point where it may fail, so a failed try never counts a word.
+
+With worker processes (``Settings.workers``) there are no readers: the
+coordinator cuts the tree into tasks of whole files and pieces of files
+(:func:`~.demo_text.plan_pieces`, by the files' sizes alone) and sends each task
+as :class:`Pieces`, and the tokenizer, in its worker, reads the lines itself.
+So the reading, the splitting and the counting all happen in the workers, and
+what crosses processes is a task's few paths and offsets, its batches and the
+acknowledgements. A task that failed is sent again as it is: it holds no bytes.
+The tokenizers and the counters report the process they ran in, so that the
+figures can be told per worker.
 """
 
 from __future__ import annotations
 
 import heapq
 import logging
-from collections import Counter
+import os
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -69,7 +80,15 @@ from .demo_routing import (
     tokenizer_logic,
     tokenizer_supervision,
 )
-from .demo_text import SNIFF_BYTES, is_binary, read_chunk, words
+from .demo_text import (
+    SNIFF_BYTES,
+    Piece,
+    is_binary,
+    plan_pieces,
+    read_chunk,
+    read_piece,
+    words,
+)
 
 log = logging.getLogger(__name__)
 
@@ -140,13 +159,43 @@ class Chunk:
 
 
 @dataclass(frozen=True, slots=True)
+class Pieces:
+    """Pieces of files for a tokenizer to read and split: try ``attempt`` (from 0).
+
+    The bytes of the pieces count as one chunk, whose place in the tree is where
+    its first piece starts.
+    """
+
+    chunk_id: int
+    pieces: tuple[Piece, ...]
+    attempt: int
+
+    @property
+    def origin(self) -> Origin:
+        """The file and offset of the first piece."""
+        first = self.pieces[0]
+        return first.file, first.start
+
+
+@dataclass(frozen=True, slots=True)
 class Tokenized:
-    """A tokenizer's answer: it split a chunk into ``words`` words, sent in batches."""
+    """A tokenizer's answer: it split a chunk into ``words`` words, sent in batches.
+
+    ``pid`` is the tokenizer's process. For :class:`Pieces` it also tells what
+    it read: ``files`` and ``skipped`` count the files whose first piece it had
+    (read, or left out as binary or unreadable), ``ends`` those whose last piece
+    it had, ``bytes`` the bytes it read.
+    """
 
     chunk_id: int
     tokenizer: str
     batches: int
     words: int
+    pid: int = 0
+    files: int = 0
+    skipped: int = 0
+    ends: int = 0
+    bytes: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,10 +212,12 @@ class Batch:
 
 @dataclass(frozen=True, slots=True)
 class Counted:
-    """A counter added a batch of the chunk to its partition."""
+    """A counter, in process ``pid``, added a batch of ``words`` words."""
 
     chunk_id: int
     counter: str
+    words: int = 0
+    pid: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,11 +273,27 @@ class Result:
     handled: dict[str, int] = field(default_factory=dict)
     tokenizers: RouterReport | None = None
     counters: RouterReport | None = None
+    processes: dict[int, dict[str, int]] = field(default_factory=dict)
+
+
+PROCESS_FIGURES = (
+    "files",
+    "chunks",
+    "faults",
+    "words_tokenized",
+    "batches",
+    "words_counted",
+)
+"""What :attr:`Result.processes` tells of each process, by its pid."""
 
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    """The shape of the pipeline, and the faults to inject into it."""
+    """The shape of the pipeline, and the faults to inject into it.
+
+    ``workers`` > 0 spreads the tokenizers and the counters over that many
+    worker processes, which then read the files themselves (no readers).
+    """
 
     readers: int = 2
     tokenizers: int = 4
@@ -236,6 +303,7 @@ class Settings:
     top: int = 20
     faults: FaultPlan = field(default_factory=FaultPlan)
     retries: int = 10
+    workers: int = 0
 
 
 class ChunkFailedError(Exception):
@@ -375,28 +443,66 @@ class Tokenizer(Actor):
         counters: the counters' router, which routes each batch by its key.
         partitioner: groups words by the counter that router sends them to.
         faults: which tries of which chunks to fail on purpose.
+        direct: tell each batch straight to the counter that owns it, which the
+            router would pick anyway (see :mod:`.demo_routing`).
     """
 
     def __init__(
-        self, counters: ActorRef, partitioner: Partitioner, faults: FaultPlan
+        self,
+        counters: ActorRef,
+        partitioner: Partitioner,
+        faults: FaultPlan,
+        direct: bool = False,
     ) -> None:
         self._counters = counters
         self._partitioner = partitioner
         self._faults = faults
+        self._direct = direct
 
     @handler
     def tokenize(self, chunk: Chunk) -> Tokenized:
         """Count the chunk's words, group them by counter and send the batches."""
-        found = words(chunk.data)
-        groups = self._partitioner.group(Counter(found))
+        return self._split(chunk.chunk_id, chunk.origin, chunk.attempt, chunk.data)
+
+    @handler
+    def read_and_tokenize(self, task: Pieces) -> Tokenized:
+        """Read the pieces, then count, group and send their words like a chunk."""
+        parts: list[bytes] = []
+        files = skipped = ends = 0
+        for piece in task.pieces:
+            data = read_piece(piece)
+            if piece.start == 0:
+                files += data is not None
+                skipped += data is None
+            ends += piece.stop is None
+            if data:
+                parts.append(data)
+
+        # A file's last line may lack its newline: one keeps the files apart.
+        answer = self._split(
+            task.chunk_id, task.origin, task.attempt, b"\n".join(parts)
+        )
+        size = sum(len(part) for part in parts)
+        return Tokenized(
+            answer.chunk_id, answer.tokenizer, answer.batches, answer.words,
+            answer.pid, files, skipped, ends, size,
+        )  # fmt: skip
+
+    def _split(
+        self, chunk_id: int, origin: Origin, attempt: int, data: bytes
+    ) -> Tokenized:
+        found = words(data)
+        groups = self._partitioner.group_by_owner(Counter(found))
         # Fail, if at all, before the first batch leaves: the chunk will be sent
         # again, and a batch of a failed try would count its words twice.
-        if self._faults.strikes(chunk.origin, chunk.attempt):
-            raise TokenizerFault(self.context.path, chunk.chunk_id, chunk.attempt)
+        if self._faults.strikes(origin, attempt):
+            raise TokenizerFault(self.context.path, chunk_id, attempt)
 
-        for group in groups:
-            self._counters.tell(Batch(chunk.chunk_id, next(iter(group)), group))
-        return Tokenized(chunk.chunk_id, self.context.path, len(groups), len(found))
+        for owner, group in groups:
+            target = owner if self._direct else self._counters
+            target.tell(Batch(chunk_id, next(iter(group)), group))
+        pid = os.getpid()
+        return Tokenized(chunk_id, self.context.path, len(groups), len(found), pid)
 
 
 class PartitionCounter(Actor):
@@ -410,7 +516,9 @@ class PartitionCounter(Actor):
     def add(self, batch: Batch) -> None:
         """Add a batch to the partition and acknowledge it."""
         self._counts.update(batch.counts)
-        self._coordinator.tell(Counted(batch.chunk_id, self.context.path))
+        words = sum(batch.counts.values())
+        counted = Counted(batch.chunk_id, self.context.path, words, os.getpid())
+        self._coordinator.tell(counted)
 
     @handler
     def flush(self, message: Flush) -> None:
@@ -467,6 +575,8 @@ class _ChunkState:
     # The chunk's bytes, kept until a tokenizer has answered for them.
     data: bytes | None = None
     origin: Origin = (0, 0)
+    # With workers, what the chunk is: the pieces that a tokenizer reads.
+    pieces: tuple[Piece, ...] = ()
     attempts: int = 0
     tokenized: bool = False
     # Batches sent minus batches acknowledged; a Counted may overtake the answer
@@ -501,6 +611,15 @@ class _Pipeline:
     # Per routee path: chunks tokenized and faults, batches counted.
     tokenizer_figures: dict[str, dict[str, int]] = field(default_factory=dict)
     counter_figures: dict[str, dict[str, int]] = field(default_factory=dict)
+    # Per pid: what was tokenized and counted in that process.
+    process_figures: dict[int, dict[str, int]] = field(default_factory=dict)
+
+    def process(self, pid: int) -> dict[str, int]:
+        """The figures of process ``pid``, created at zero on first use."""
+        figures = self.process_figures.get(pid)
+        if figures is None:
+            figures = self.process_figures[pid] = dict.fromkeys(PROCESS_FIGURES, 0)
+        return figures
 
 
 class Coordinator(Actor):
@@ -512,6 +631,8 @@ class Coordinator(Actor):
         self._pipeline: _Pipeline | None = None
         self._paths: tuple[Path, ...] = ()
         self._next_file = 0
+        # With workers: the tasks not handed out yet.
+        self._plan: deque[tuple[Piece, ...]] = deque()
         self._pending: dict[int, _ChunkState] = {}
         self._next_chunk = 0
         self._figures = _Figures()
@@ -533,6 +654,10 @@ class Coordinator(Actor):
             raise RuntimeError("a coordinator counts one tree only")
         self._job = self.context.defer_reply()
         self._paths = message.paths
+        if self._settings.workers:
+            plan = plan_pieces(list(message.paths), self._settings.chunk_size)
+            self._plan = deque(plan)
+            self._next_file = len(message.paths)  # no reader will open any
         # Spawned here rather than in on_start: the runtime refuses children while
         # their parent is still starting.
         self._pipeline = self._spawn_pipeline()
@@ -548,7 +673,7 @@ class Coordinator(Actor):
                     name=f"reader-{i}", dispatcher="thread",
                 )
             )
-            for i in range(settings.readers)
+            for i in range(0 if settings.workers else settings.readers)
         ]  # fmt: skip
         aggregator = spawn(
             Aggregator, settings.counters, me, settings.top, name="aggregator"
@@ -559,6 +684,7 @@ class Coordinator(Actor):
             settings.counters,
             args=(me,),
             supervisor=counter_supervision(),
+            worker=self._placement(),
         )
         counters = spawn(Router, logic, pool=pool, name=COUNTERS)
         return _Pipeline(readers, aggregator, counters, logic)
@@ -571,14 +697,24 @@ class Coordinator(Actor):
         pool = Pool(
             Tokenizer,
             settings.tokenizers,
-            args=(pipeline.counters, Partitioner(counter_routees), settings.faults),
+            args=(
+                pipeline.counters,
+                Partitioner(counter_routees),
+                settings.faults,
+                settings.workers > 0,
+            ),
             supervisor=tokenizer_supervision(),
+            worker=self._placement(),
         )
         pipeline.tokenizers_logic = logic
         pipeline.tokenizers = self.context.spawn(
             Router, logic, pool=pool, name=TOKENIZERS
         )
         self._ask_routees(TOKENIZERS, pipeline.tokenizers)
+
+    def _placement(self) -> str | None:
+        """Where the pools put their routees: over the workers, if there are any."""
+        return "spread" if self._settings.workers else None
 
     def _ask_routees(self, name: str, router: ActorRef) -> None:
         reply: Reply[tuple[ActorRef, ...]] = router.ask(GetRoutees())
@@ -625,6 +761,8 @@ class Coordinator(Actor):
         assert self._pipeline is not None
         if not self._ready or self._over:
             return
+        while self._plan and len(self._pending) < self._settings.window:
+            self._hand_out(self._plan.popleft())
         for slot in self._pipeline.readers:
             if len(self._pending) >= self._settings.window:
                 return
@@ -637,6 +775,15 @@ class Coordinator(Actor):
                 self._next_file += 1
                 slot.has_file = True
                 self._dispatch(slot, self._paths[slot.file])
+
+    def _hand_out(self, pieces: tuple[Piece, ...]) -> None:
+        """Send a task of the plan to the tokenizers, who read it themselves."""
+        chunk_id = self._next_chunk
+        self._next_chunk += 1
+        first = pieces[0]
+        state = _ChunkState(origin=(first.file, first.start), pieces=pieces)
+        self._pending[chunk_id] = state
+        self._tokenize(chunk_id, state)
 
     def _dispatch(self, slot: _ReaderSlot, path: Path | None) -> None:
         chunk_id = self._next_chunk
@@ -677,8 +824,12 @@ class Coordinator(Actor):
         """Ask the tokenizers' router to tokenize the chunk (again)."""
         assert self._pipeline is not None
         assert self._pipeline.tokenizers is not None
-        assert state.data is not None
-        chunk = Chunk(chunk_id, state.data, state.origin, state.attempts)
+        chunk: Chunk | Pieces
+        if state.pieces:
+            chunk = Pieces(chunk_id, state.pieces, state.attempts)
+        else:
+            assert state.data is not None
+            chunk = Chunk(chunk_id, state.data, state.origin, state.attempts)
         state.attempts += 1
         # No timeout: a tokenizer always answers, with its words or its exception.
         reply: Reply[Tokenized] = self._pipeline.tokenizers.ask(chunk)
@@ -703,18 +854,35 @@ class Coordinator(Actor):
     def _tokenized(self, answer: Tokenized) -> None:
         """The chunk's batches are on their way: now wait for their counters."""
         assert self._pipeline is not None
-        self._figures.words += answer.words
+        figures = self._figures
+        figures.words += answer.words
         self._tokenizer_figures(answer.tokenizer)["chunks"] += 1
+        self._read_by_tokenizer(answer)
+        process = self._pipeline.process(answer.pid)
+        process["chunks"] += 1
+        process["files"] += answer.files
+        process["words_tokenized"] += answer.words
         state = self._pending[answer.chunk_id]
         state.data = None
+        state.pieces = ()
         state.tokenized = True
         state.outstanding += answer.batches
         self._chunk_progressed(answer.chunk_id, state)
+
+    def _read_by_tokenizer(self, answer: Tokenized) -> None:
+        """Count the files and bytes that a tokenizer read (with workers only)."""
+        figures = self._figures
+        figures.files += answer.files
+        figures.skipped += answer.skipped
+        figures.files_done += answer.ends
+        figures.bytes += answer.bytes
 
     def _try_failed(self, chunk_id: int, error: BaseException) -> None:
         """Send the chunk again, or give the run up once it is out of tries."""
         if isinstance(error, TokenizerFault):
             self._tokenizer_figures(error.tokenizer)["faults"] += 1
+            assert self._pipeline is not None
+            self._pipeline.process(error.pid)["faults"] += 1
         state = self._pending[chunk_id]
         if state.attempts > self._settings.retries:
             self._give_up(chunk_id, state, error)
@@ -726,7 +894,10 @@ class Coordinator(Actor):
 
     def _give_up(self, chunk_id: int, state: _ChunkState, error: BaseException) -> None:
         file, offset = state.origin
-        end = offset + len(state.data or b"")
+        end: int | str = offset + len(state.data or b"")
+        if state.pieces:
+            stop = state.pieces[0].stop
+            end = "its end" if stop is None else stop
         retries = state.attempts - 1
         tries = (
             "its only try"
@@ -759,6 +930,9 @@ class Coordinator(Actor):
             message.counter, {"batches": 0}
         )
         counter["batches"] += 1
+        process = self._pipeline.process(message.pid)
+        process["batches"] += 1
+        process["words_counted"] += message.words
         state = self._pending.get(message.chunk_id)
         if state is None or self._over:
             return
@@ -778,7 +952,7 @@ class Coordinator(Actor):
         assert self._pipeline is not None
         if not self._ready or self._over or self._flushed:
             return
-        if self._pending or self._next_file < len(self._paths):
+        if self._pending or self._plan or self._next_file < len(self._paths):
             return
         if any(slot.busy or slot.has_file for slot in self._pipeline.readers):
             return
@@ -810,13 +984,7 @@ class Coordinator(Actor):
             counts=message.counts,
             top=message.top,
             retries=figures.retries,
-            handled={
-                "coordinator": figures.handled,
-                "readers": figures.reads,
-                "tokenizers": figures.tries,
-                "counters": figures.batches + counters,  # and one Flush each
-                "aggregator": counters,
-            },
+            handled=self._handled(counters),
             tokenizers=RouterReport(
                 pipeline.tokenizers.path,
                 repr(pipeline.tokenizers_logic),
@@ -827,9 +995,21 @@ class Coordinator(Actor):
                 repr(pipeline.counters_logic),
                 pipeline.counter_figures,
             ),
+            processes=pipeline.process_figures,
         )
         if self._job is not None and not self._job.done():
             self._job.set_result(result)
+
+    def _handled(self, counters: int) -> dict[str, int]:
+        """Messages handled per kind of actor of the demo's own."""
+        figures = self._figures
+        handled = {"coordinator": figures.handled}
+        if not self._settings.workers:
+            handled["readers"] = figures.reads
+        handled["tokenizers"] = figures.tries
+        handled["counters"] = figures.batches + counters  # and one Flush each
+        handled["aggregator"] = counters
+        return handled
 
     def _fail(self, error: BaseException) -> None:
         self._over = True

@@ -8,23 +8,36 @@ a chunk that failed gets a fresh draw when it is sent again.
 
 from __future__ import annotations
 
+import os
 import random
 from dataclasses import dataclass
+from typing import Any
 
 Origin = tuple[int, int]
 """Where a chunk comes from: the index of its file in the run, and its offset."""
 
 
 class TokenizerFault(Exception):
-    """A tokenizer failed a chunk on purpose; its supervisor restarts it."""
+    """A tokenizer failed a chunk on purpose; its supervisor restarts it.
 
-    def __init__(self, tokenizer: str, chunk_id: int, attempt: int) -> None:
+    ``pid`` is the process the tokenizer ran in. The fault crosses processes
+    as itself, so that the coordinator can tell it from a real error.
+    """
+
+    def __init__(
+        self, tokenizer: str, chunk_id: int, attempt: int, pid: int | None = None
+    ) -> None:
         super().__init__(
             f"{tokenizer} failed chunk {chunk_id} on purpose (try {attempt + 1})"
         )
         self.tokenizer = tokenizer
         self.chunk_id = chunk_id
         self.attempt = attempt
+        self.pid = os.getpid() if pid is None else pid
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        arguments = (self.tokenizer, self.chunk_id, self.attempt, self.pid)
+        return type(self), arguments
 
 
 @dataclass(frozen=True, slots=True)

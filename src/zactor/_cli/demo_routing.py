@@ -30,12 +30,21 @@ each batch reaches exactly one counter, once, so the sum of the partitions is
 the count whatever the rings say; and since the two rings are the same, each
 word always reaches the same counter, so the partitions are disjoint (the
 aggregator checks that, which would catch rings that disagree).
+
+**With worker processes** (``--workers N``) both pools spread their routees over
+the workers, while the routers stay in the head. A tokenizer then tells each
+batch straight to the counter that owns its words, which is the routee the
+router would pick: going through the router would carry every batch to the
+head and back, decoded and encoded once more on the way, for the same choice.
+A tokenizer's partitioner is a copy of the head's, rebuilt in its worker from
+the routees alone; refs to counters in the same worker are local there, so
+those batches are never encoded at all.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from typing import Protocol
+from typing import Any, Protocol
 
 from zactor import (
     STOP,
@@ -125,6 +134,11 @@ class Partitioner:
         self._index = {ref: index for index, ref in enumerate(routees)}
         self._owners: dict[str, int] = {}
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Only the routees cross to a worker: the ring is rebuilt there, the same,
+        # and shared by the tokenizers of that worker.
+        return shared_partitioner, (self._routees,)
+
     @property
     def routees(self) -> tuple[ActorRef, ...]:
         """The counters, in the order of the router's rotation."""
@@ -136,6 +150,12 @@ class Partitioner:
 
     def group(self, counts: Counter[str]) -> list[dict[str, int]]:
         """Split ``counts`` into one non-empty dict per counter that owns words."""
+        return [group for _, group in self.group_by_owner(counts)]
+
+    def group_by_owner(
+        self, counts: Counter[str]
+    ) -> list[tuple[ActorRef, dict[str, int]]]:
+        """Like :meth:`group`, each group with the counter that owns its words."""
         groups: list[dict[str, int]] = [{} for _ in self._routees]
         owners = self._owners
         for word, count in counts.items():
@@ -143,10 +163,29 @@ class Partitioner:
             if index is None:
                 index = self._owner_index(word)
             groups[index][word] = count
-        return [group for group in groups if group]
+        return [
+            (self._routees[index], group) for index, group in enumerate(groups) if group
+        ]
 
     def _owner_index(self, word: str) -> int:
         index = self._index[self._ring.select(word, self._routees)]
         if len(self._owners) < OWNERS_REMEMBERED:
             self._owners[word] = index
         return index
+
+
+_SHARED: dict[tuple[ActorRef, ...], Partitioner] = {}
+
+
+def shared_partitioner(routees: tuple[ActorRef, ...]) -> Partitioner:
+    """This process's partitioner over ``routees``, built on first use.
+
+    What a worker rebuilds a partitioner with: its tokenizers arrive one by
+    one, each with a copy, and sharing one memo hashes each word once per
+    worker rather than once per tokenizer. Only the latest routees are kept.
+    """
+    found = _SHARED.get(routees)
+    if found is None:
+        _SHARED.clear()
+        found = _SHARED[routees] = Partitioner(routees)
+    return found

@@ -89,6 +89,83 @@ def words(data: bytes) -> list[str]:
     return WORD.findall(data.decode("utf-8", errors="replace").lower())
 
 
+@dataclass(frozen=True, slots=True)
+class Piece:
+    """The lines of one file that start at a byte in ``[start, stop)``.
+
+    ``stop`` None means to the end of the file. The pieces of a file cut at any
+    offsets hold each of its lines exactly once, since a line belongs to the
+    piece its first byte is in, and no word spans a newline: so they need no
+    reading to be planned, only the file's size.
+    """
+
+    file: int
+    path: Path
+    start: int
+    stop: int | None
+
+
+def plan_pieces(paths: list[Path], size: int) -> list[tuple[Piece, ...]]:
+    """Group ``paths`` into tasks of about ``size`` bytes each, by their sizes.
+
+    Small files share a task; a file larger than ``size`` is cut into pieces of
+    ``size`` bytes, its last piece open-ended (so that a file that grew since
+    it was listed is still read to its end). A file whose size is unknown gets
+    one piece: whoever reads it finds out why.
+    """
+    tasks: list[tuple[Piece, ...]] = []
+    current: list[Piece] = []
+    filled = 0
+    for index, path in enumerate(paths):
+        length = _size_of(path)
+        for start in range(0, max(length, 1), size):
+            stop = start + size if start + size < length else None
+            current.append(Piece(index, path, start, stop))
+            filled += (length if stop is None else stop) - start
+            if filled >= size:
+                tasks.append(tuple(current))
+                current, filled = [], 0
+    if current:
+        tasks.append(tuple(current))
+    return tasks
+
+
+def _size_of(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def read_piece(piece: Piece) -> bytes | None:
+    """The bytes of ``piece``, or None if its file is binary or unreadable.
+
+    A read error is logged, and the piece counts as unreadable.
+    """
+    try:
+        with piece.path.open("rb") as file:
+            if is_binary(os.pread(file.fileno(), SNIFF_BYTES, 0)):
+                return None
+            return _read_lines(file, piece.start, piece.stop)
+    except OSError as error:
+        log.warning("skipping %s: %s", piece.path, error)
+        return None
+
+
+def _read_lines(file: BinaryIO, start: int, stop: int | None) -> bytes:
+    if start > 0:
+        # The line that holds byte start - 1 belongs to the piece before.
+        file.seek(start - 1)
+        file.readline()
+    if stop is None:
+        return file.read()
+
+    wanted = stop - file.tell()
+    if wanted <= 0:
+        return b""
+    return read_chunk(file, wanted)
+
+
 def read_chunk(file: BinaryIO, size: int) -> bytes:
     """Read about ``size`` bytes, extended to the end of the line they stop in."""
     data = file.read(size)
