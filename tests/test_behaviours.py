@@ -122,7 +122,7 @@ def test_unbecome_with_no_behaviour_keeps_receive(drive: Drive) -> None:
 class Switcher(Actor):
     """Logs which behaviour took each message; "switch" becomes ``other``."""
 
-    def __init__(self, log: Collector) -> None:
+    def __init__(self, log: Callable[[Any], None]) -> None:
         self.log = log
 
     def receive(self, message: Any) -> Any:
@@ -139,7 +139,7 @@ class Switcher(Actor):
 class AsyncSwitcher(Actor):
     """Switcher with async handlers."""
 
-    def __init__(self, log: Collector) -> None:
+    def __init__(self, log: Callable[[Any], None]) -> None:
         self.log = log
 
     async def receive(self, message: Any) -> Any:
@@ -279,6 +279,9 @@ class SlottedTimeout(Actor):
         return None
 
 
+@pytest.mark.in_process(
+    "VirtualTime drives this process's clock; timers in a worker run on real time"
+)
 def test_a_refused_receive_timeout_on_a_slotted_actor_never_fires(
     drive: Drive,
 ) -> None:
@@ -411,7 +414,9 @@ class Gatekeeper(Actor):
     starts open unless ``closed_after_restart``.
     """
 
-    def __init__(self, log: Collector, closed_after_restart: bool = False) -> None:
+    def __init__(
+        self, log: Callable[[Any], None], closed_after_restart: bool = False
+    ) -> None:
         self.log = log
         self.closed = True
         self.closed_after_restart = closed_after_restart
@@ -439,7 +444,7 @@ def test_unstash_all_puts_the_stash_first_and_in_order(drive: Drive) -> None:
     """Stashed messages are handled first, in their order, before later ones."""
 
     async def scenario(d: Driver) -> None:
-        log = Collector()
+        log = d.collector()
         ref = d.spawn(Gatekeeper, log)
 
         for message in (1, 2, 3):
@@ -459,7 +464,7 @@ def test_unstash_in_the_same_turn_goes_before_queued_messages(drive: Drive) -> N
     """Messages already queued behind "open" wait for the unstashed ones."""
 
     async def scenario(d: Driver) -> None:
-        log = Collector()
+        log = d.collector()
         ref = d.spawn(Gatekeeper, log)
 
         for message in (1, 2, 3, "open", 4, 5):
@@ -475,7 +480,7 @@ def test_unstash_all_with_nothing_stashed_returns_zero(drive: Drive) -> None:
     """unstash_all on an empty stash is harmless and says 0."""
 
     async def scenario(d: Driver) -> None:
-        ref = d.spawn(Gatekeeper, Collector())
+        ref = d.spawn(Gatekeeper, d.collector())
 
         first = await d.ask(ref, "open")
         second = await d.ask(ref, "open")
@@ -491,7 +496,7 @@ def test_a_stashed_ask_is_answered_by_the_handler_that_takes_it_later(
     """A stashed ask keeps its reply; the handler after unstash answers it."""
 
     async def scenario(d: Driver) -> None:
-        ref = d.spawn(Gatekeeper, Collector())
+        ref = d.spawn(Gatekeeper, d.collector())
 
         first = ref.ask("q1", timeout=PATIENCE)
         second = ref.ask("q2", timeout=PATIENCE)
@@ -507,7 +512,7 @@ def test_stash_order_holds_on_a_priority_mailbox(drive: Drive) -> None:
     """Unstashed messages of one priority keep their order in a priority mailbox."""
 
     async def scenario(d: Driver) -> None:
-        log = Collector()
+        log = d.collector()
         box = Priority(key="prio", default=0)
         ref = d.spawn(Gatekeeper, log, mailbox=box)
 
@@ -538,7 +543,7 @@ def test_stashing_past_the_capacity_raises_stash_overflow(drive: Drive) -> None:
     """The fourth stash with stash_capacity = 3 raises StashOverflowError."""
 
     async def scenario(d: Driver) -> None:
-        log = Collector()
+        log = d.collector()
         ref = d.spawn(SmallStash, log)
 
         for value in (1, 2, 3):
@@ -566,7 +571,7 @@ def test_an_unhandled_stash_overflow_fails_the_ask(drive: Drive) -> None:
     """A handler that lets StashOverflowError out fails the ask with it."""
 
     async def scenario(d: Driver) -> None:
-        ref = d.spawn(TinyStash, Collector())
+        ref = d.spawn(TinyStash, d.collector())
 
         d.tell(ref, 1)
         with pytest.raises(StashOverflowError):
@@ -579,7 +584,7 @@ def test_stashed_messages_survive_a_restart(drive: Drive) -> None:
     """A restart puts the stash back in the mailbox, ahead of later messages."""
 
     async def scenario(d: Driver) -> None:
-        log = Collector()
+        log = d.collector()
         ref = d.spawn(Gatekeeper, log)
 
         for message in (1, 2, 3, "boom", 4):
@@ -595,7 +600,7 @@ def test_stashed_asks_survive_a_restart_and_are_answered(drive: Drive) -> None:
     """A stashed ask is still answered by the instance made by a restart."""
 
     async def scenario(d: Driver) -> None:
-        ref = d.spawn(Gatekeeper, Collector())
+        ref = d.spawn(Gatekeeper, d.collector())
 
         pending = ref.ask("q", timeout=PATIENCE)
         d.tell(ref, "boom")
@@ -610,7 +615,7 @@ def test_a_restart_that_stashes_again_keeps_the_stash(drive: Drive) -> None:
     """A new instance that also stashes gets the old stash back and can unstash it."""
 
     async def scenario(d: Driver) -> None:
-        log = Collector()
+        log = d.collector()
         ref = d.spawn(Gatekeeper, log, True)
 
         for message in (1, 2, "boom", 3):
@@ -629,9 +634,9 @@ def test_stashed_messages_are_dead_letters_when_the_actor_stops(
     """On stop, stashed tells are dead letters and stashed asks fail."""
 
     async def scenario(d: Driver) -> None:
-        letters = Collector()
+        letters = Collector()  # the event stream feeds it in this process
         d.system.events.subscribe(DeadLetter, letters)
-        ref = d.spawn(Gatekeeper, Collector())
+        ref = d.spawn(Gatekeeper, d.collector())
 
         d.tell(ref, 1)
         d.tell(ref, 2)
@@ -651,7 +656,7 @@ def test_stashed_messages_are_dead_letters_when_the_actor_stops(
 class StashesInStart(Actor):
     """Tries to stash outside any handler."""
 
-    def __init__(self, record: Collector) -> None:
+    def __init__(self, record: Callable[[Any], None]) -> None:
         self.record = record
 
     def on_start(self) -> None:
@@ -668,7 +673,7 @@ def test_stash_outside_a_handler_is_refused(drive: Drive) -> None:
     """stash() in on_start, with no current message, raises InvalidStateError."""
 
     async def scenario(d: Driver) -> None:
-        record = Collector()
+        record = d.collector()
 
         d.spawn(StashesInStart, record)
         seen = await d.blocking(record.wait_for, 1)
@@ -682,7 +687,7 @@ def test_stash_from_a_pool_thread(drive: Drive) -> None:
     """Stash and unstash work the same on dispatcher="thread"."""
 
     async def scenario(d: Driver) -> None:
-        log = Collector()
+        log = d.collector()
         ref = d.spawn(Gatekeeper, log, dispatcher="thread")
 
         for message in (1, 2, 3, "open", 4):

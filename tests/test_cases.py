@@ -6,12 +6,13 @@ import asyncio
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
-from conftest import Collector, Drive, Driver
+from conftest import Drive, Driver
 from zactor import (
     Actor,
     ActorDeadError,
@@ -22,9 +23,9 @@ from zactor import (
 
 
 class ThreadGate(Actor):
-    """Blocks its thread on a threading.Event; for dispatcher='thread'."""
+    """Blocks its thread on an event from the driver; for dispatcher='thread'."""
 
-    def __init__(self, entered: threading.Event, gate: threading.Event) -> None:
+    def __init__(self, entered: Any, gate: Any) -> None:
         self.entered = entered
         self.gate = gate
 
@@ -36,23 +37,27 @@ class ThreadGate(Actor):
 
 
 class LoopGate(Actor):
-    """Awaits an asyncio.Event in its handler; runs on the loop."""
+    """Awaits an event from the driver in its handler; runs on the loop.
 
-    def __init__(self, entered: threading.Event, gate: asyncio.Event) -> None:
+    The wait runs on a thread of the loop's executor, so that the handler stays
+    suspended while the loop goes on.
+    """
+
+    def __init__(self, entered: Any, gate: Any) -> None:
         self.entered = entered
         self.gate = gate
 
     async def receive(self, message: Any) -> Any:
         if message == "block":
             self.entered.set()
-            await asyncio.wait_for(self.gate.wait(), 5)
+            await asyncio.to_thread(self.gate.wait, 5)
         return message
 
 
 class SelfStopper(Actor):
     """Stops itself from on_start, and checks that it cannot block on that stop."""
 
-    def __init__(self, record: Collector) -> None:
+    def __init__(self, record: Callable[[Any], None]) -> None:
         self.record = record
 
     def on_start(self) -> None:
@@ -99,7 +104,7 @@ class SlowEcho(Actor):
 class WithHook(Actor):
     """An async on_stop that sleeps, then records."""
 
-    def __init__(self, events: list[str]) -> None:
+    def __init__(self, events: Any) -> None:
         self.events = events
 
     async def on_stop(self) -> None:
@@ -190,24 +195,18 @@ def test_stops_and_asks_queued_behind_a_blocked_handler_all_complete(
     """C02: two stops and five asks behind a blocked handler all complete in 1 s."""
 
     async def scenario(d: Driver) -> None:
-        entered = threading.Event()
+        entered, gate = d.event(), d.event()
         if gate_kind == "thread":
-            gate = threading.Event()
             actor = d.spawn(ThreadGate, entered, gate, dispatcher="thread")
-            release = gate.set
         else:
-            loop_gate = asyncio.Event()
-            actor = d.spawn(LoopGate, entered, loop_gate)
-
-            def release() -> None:
-                d.system.loop.call_soon_threadsafe(loop_gate.set)
+            actor = d.spawn(LoopGate, entered, gate)
 
         d.tell(actor, "block")
         assert await d.wait(entered)
         first, second = actor.stop(), actor.stop()
         late = [actor.ask(f"ping {n}", timeout=10) for n in range(5)]
 
-        release()
+        gate.set()
         started = time.monotonic()
         stops = [await d.result(first, 1), await d.result(second, 1)]
         failures = []
@@ -236,7 +235,7 @@ def test_self_stop_in_on_start_runs_on_stop_exactly_once(
     """C03: a stop from on_start ends the actor; on_stop runs once, whatever follows."""
 
     async def scenario(d: Driver) -> None:
-        record = Collector()
+        record = d.collector()
 
         actor = d.spawn(SelfStopper, record, name="self-stopper", dispatcher=dispatcher)
         await d.blocking(record.wait_for, 3)
@@ -300,7 +299,7 @@ def test_async_on_stop_runs_before_stop_and_shutdown_return(drive: Drive) -> Non
     """C11: an async on_stop has run when stop() returns, and again under shutdown."""
 
     async def scenario(d: Driver) -> None:
-        events: list[str] = []
+        events = d.journal()
         first = d.spawn(WithHook, events)
 
         stopped = await d.stop(first)

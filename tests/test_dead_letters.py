@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import threading
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -12,6 +12,7 @@ from conftest import Collector, Drive, Driver
 from zactor import (
     Actor,
     ActorDeadError,
+    ActorRef,
     ActorStarted,
     ActorStopped,
     DeadLetter,
@@ -27,9 +28,12 @@ class Echo(Actor):
 
 
 class Gate(Actor):
-    """Blocks its thread on a gate in the first message; for dispatcher='thread'."""
+    """Blocks its thread on a gate in the first message; for dispatcher='thread'.
 
-    def __init__(self, entered: threading.Event, gate: threading.Event) -> None:
+    ``entered`` and ``gate`` are events shared with the test (``d.event()``).
+    """
+
+    def __init__(self, entered: Any, gate: Any) -> None:
         self.entered = entered
         self.gate = gate
 
@@ -53,30 +57,61 @@ class Inbox(Actor):
         return None
 
 
+@dataclass(frozen=True)
+class Crowd:
+    """Asks a :class:`Crowder` to queue messages and a stop at a blocked target."""
+
+    target: ActorRef
+    gate: Any
+
+
+class Crowder(Actor):
+    """Queues three tells, a stop, two asks and four tells, then opens the gate.
+
+    Spawned near a blocked target: within one process a tell, an ask or a stop is
+    queued when it returns, so all of them wait behind the blocking message before
+    the gate opens, which sends from another process cannot promise. Answers with
+    the stop's outcome and, for each ask, what it raised (or its answer).
+    """
+
+    async def receive(self, message: Crowd) -> tuple[bool, list[Any]]:
+        target = message.target
+        for n in range(3):
+            target.tell(f"before {n}")
+        stop = target.stop()
+        asks = [target.ask(f"ask {n}", timeout=5) for n in range(2)]
+        for n in range(4):
+            target.tell(f"after {n}")
+        message.gate.set()
+        stopped = await stop
+        outcomes: list[Any] = []
+        for reply in asks:
+            try:
+                outcomes.append(await reply)
+            except ActorDeadError as error:
+                outcomes.append(error)
+        return stopped, outcomes
+
+
 def test_messages_behind_a_stop_are_dead_letters_and_asks_fail(drive: Drive) -> None:
     """A stop reached while busy: queued tells are dead letters, queued asks fail."""
 
     async def scenario(d: Driver) -> None:
-        entered, gate = threading.Event(), threading.Event()
+        entered, gate = d.event(), d.event()
         actor = d.spawn(Gate, entered, gate, dispatcher="thread")
         letters = Collector()
         d.system.events.subscribe(DeadLetter, letters)
         d.tell(actor, "block")
         assert await d.wait(entered)
 
-        for n in range(3):
-            d.tell(actor, f"before {n}")
-        stop = actor.stop()
-        asks = [actor.ask(f"ask {n}", timeout=5) for n in range(2)]
-        for n in range(4):
-            d.tell(actor, f"after {n}")
-        gate.set()
-        stopped = await d.result(stop, 2)
+        # Placement is for systems with workers; without, every actor is in this one.
+        near = actor if d.system.worker_pids() else None
+        crowder = d.spawn(Crowder, near=near)
+        stopped, outcomes = await d.ask(crowder, Crowd(actor, gate))
+        await d.blocking(letters.wait_for, 7)
 
         assert stopped is True
-        for reply in asks:
-            with pytest.raises(ActorDeadError):
-                await d.result(reply, 1)
+        assert [type(outcome) for outcome in outcomes] == [ActorDeadError] * 2
         told = [x.message for x in letters.items if not x.message.startswith("ask")]
         assert told == ["before 0", "before 1", "before 2"] + [
             f"after {n}" for n in range(4)

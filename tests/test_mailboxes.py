@@ -29,12 +29,11 @@ class Held(Actor):
     """Blocks its pool thread on ``gate`` while handling "hold"; records the rest.
 
     Spawned with ``dispatcher="thread"``, it keeps its mailbox from draining for as
-    long as the test keeps the gate shut.
+    long as the test keeps the gate shut. ``entered`` and ``gate`` are events and
+    ``seen`` a collector, shared with the test (``d.event()``, ``d.collector()``).
     """
 
-    def __init__(
-        self, entered: threading.Event, gate: threading.Event, seen: Collector
-    ) -> None:
+    def __init__(self, entered: Any, gate: Any, seen: Any) -> None:
         self.entered = entered
         self.gate = gate
         self.seen = seen
@@ -75,9 +74,7 @@ class Dump:
 class Sorter(Actor):
     """Records Jobs; answers a Dump with them; "hold" blocks like :class:`Held`."""
 
-    def __init__(
-        self, entered: threading.Event, gate: threading.Event, seen: Collector
-    ) -> None:
+    def __init__(self, entered: Any, gate: Any, seen: Any) -> None:
         self.entered = entered
         self.gate = gate
         self.seen = seen
@@ -95,6 +92,52 @@ class Sorter(Actor):
         return None
 
 
+@dataclass(frozen=True)
+class Batch:
+    """Messages for a :class:`Relay` to tell to ``target``, in order."""
+
+    target: ActorRef
+    messages: tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class Halt:
+    """Asks a :class:`Relay` to stop ``target``, then to open ``gate``."""
+
+    target: ActorRef
+    gate: Any
+
+
+class Relay(Actor):
+    """Acts on an actor of its own process for a test in another one.
+
+    Spawned near the target: a tell or a stop within one process is queued when it
+    returns, which a tell from another process cannot promise. A Batch is answered
+    with its size once all of it waits in the mailbox; a Halt opens the gate only
+    after the stop is queued, and is answered with the stop's outcome.
+    """
+
+    async def receive(self, message: Batch | Halt) -> Any:
+        if isinstance(message, Batch):
+            for item in message.messages:
+                message.target.tell(item)
+            return len(message.messages)
+        stop = message.target.stop()
+        message.gate.set()
+        return await stop
+
+
+async def _queue(d: Driver, ref: ActorRef, messages: list[Any]) -> ActorRef:
+    """Put ``messages`` in ``ref``'s mailbox, in order, and wait until they are.
+
+    Returns the relay that queued them, which runs in ``ref``'s process.
+    """
+    # Placement is for systems with workers; without, every actor is in this one.
+    relay = d.spawn(Relay, near=ref if d.system.worker_pids() else None)
+    assert await d.ask(relay, Batch(ref, tuple(messages))) == len(messages)
+    return relay
+
+
 def _prio(message: Any) -> int:
     return int(message.prio) if hasattr(message, "prio") else -1
 
@@ -105,9 +148,20 @@ def _letters(system: ActorSystem) -> Collector:
     return letters
 
 
-async def _held(d: Driver, mailbox: Any) -> tuple[ActorRef, threading.Event, Collector]:
+async def _refused(d: Driver, letters: Collector, count: int) -> None:
+    """Wait until the mailbox has refused ``count`` messages, as dead letters.
+
+    A tell to an actor of another process returns before the message is in the
+    mailbox; the last refusal shows that every message sent before it got there,
+    so that the test opens the gate on a mailbox that holds what it was sent.
+    """
+    refused = await d.blocking(letters.wait_for, count)
+    assert len(refused) == count
+
+
+async def _held(d: Driver, mailbox: Any) -> tuple[ActorRef, Any, Any]:
     """Spawn a Held actor with ``mailbox`` and wait until it is blocked."""
-    entered, gate, seen = threading.Event(), threading.Event(), Collector()
+    entered, gate, seen = d.event(), d.event(), d.collector()
     ref = d.spawn(Held, entered, gate, seen, dispatcher="thread", mailbox=mailbox)
     d.tell(ref, "hold")
     assert await d.wait(entered)
@@ -148,6 +202,13 @@ def test_spawn_rejects_a_mailbox_that_is_not_a_mailbox_kind(drive: Drive) -> Non
     drive(scenario)
 
 
+# A tell raises MailboxFull only in the mailbox's own process: from another process
+# the refused tell is a dead letter (docs/workers.md, "Known limits").
+RAISES_IN_ITS_PROCESS = pytest.mark.in_process(
+    "a full mailbox raises MailboxFull at a tell only in its own process"
+)
+
+
 # -- overflow policies -----------------------------------------------------------------
 
 
@@ -160,6 +221,7 @@ def test_drop_new_keeps_the_first_messages_and_drops_the_rest(drive: Drive) -> N
 
         for n in range(12):
             d.tell(ref, n)
+        await _refused(d, letters, 7)
         gate.set()
         await d.blocking(seen.wait_for, 5)
         handled = await d.ask(ref, "seen")
@@ -176,6 +238,7 @@ def test_drop_new_from_several_threads_counts_every_drop(drive: Drive) -> None:
     """drop_new under four sending threads: exactly capacity kept, the rest dead."""
 
     async def scenario(d: Driver) -> None:
+        letters = _letters(d.system)
         ref, gate, seen = await _held(d, Bounded(10))
 
         def send(base: int) -> None:
@@ -187,6 +250,7 @@ def test_drop_new_from_several_threads_counts_every_drop(drive: Drive) -> None:
             thread.start()
         for thread in threads:
             await d.blocking(thread.join, PATIENCE)
+        await _refused(d, letters, 90)
         gate.set()
         await d.blocking(seen.wait_for, 10)
         handled = await d.ask(ref, "seen")
@@ -207,6 +271,7 @@ def test_drop_old_keeps_the_newest_messages(drive: Drive) -> None:
 
         for n in range(10):
             d.tell(ref, n)
+        await _refused(d, letters, 7)
         gate.set()
         await d.blocking(seen.wait_for, 3)
         handled = await d.ask(ref, "seen")
@@ -237,6 +302,7 @@ def test_drop_old_fails_the_ask_it_pushes_out(drive: Drive) -> None:
     drive(scenario)
 
 
+@RAISES_IN_ITS_PROCESS
 def test_fail_raises_mailbox_full_naming_the_actor(drive: Drive) -> None:
     """fail: a tell to a full mailbox raises MailboxFull with the actor's path."""
 
@@ -260,6 +326,7 @@ def test_fail_raises_mailbox_full_naming_the_actor(drive: Drive) -> None:
     drive(scenario)
 
 
+@RAISES_IN_ITS_PROCESS
 def test_fail_raises_in_the_sending_thread(drive: Drive) -> None:
     """fail: a tell from a plain thread gets MailboxFull in that thread."""
 
@@ -314,12 +381,9 @@ def test_system_messages_pass_a_full_mailbox(drive: Drive) -> None:
 
     async def scenario(d: Driver) -> None:
         ref, gate, _ = await _held(d, Bounded(2, overflow="fail"))
-        d.tell(ref, 0)
-        d.tell(ref, 1)
+        relay = await _queue(d, ref, [0, 1])
 
-        stop = ref.stop()
-        gate.set()
-        stopped = await d.result(stop, PATIENCE)
+        stopped = await d.ask(relay, Halt(ref, gate))
 
         assert stopped is True
         assert not ref.is_alive()
@@ -332,6 +396,7 @@ def test_c17_drop_new_never_blocks_the_sender(drive: Drive) -> None:
     """C17: 100 tells to a held 10-slot mailbox return at once; 90 are dead letters."""
 
     async def scenario(d: Driver) -> None:
+        letters = _letters(d.system)
         ref, gate, seen = await _held(d, Bounded(10))
         other = d.spawn(Echo)
 
@@ -342,6 +407,7 @@ def test_c17_drop_new_never_blocks_the_sender(drive: Drive) -> None:
         asked = time.monotonic()
         answer = await d.ask(other, "still answering", timeout=1)
         asking = time.monotonic() - asked
+        await _refused(d, letters, 90)
         full = d.system.dead_letters.by_reason.get("mailbox full")
         gate.set()
         await d.blocking(seen.wait_for, 10)
@@ -359,6 +425,7 @@ def test_c17_drop_new_never_blocks_the_sender(drive: Drive) -> None:
 # -- backpressure ----------------------------------------------------------------------
 
 
+@RAISES_IN_ITS_PROCESS
 def test_backpressure_tell_to_a_full_mailbox_raises(drive: Drive) -> None:
     """backpressure: tell never waits, so a full mailbox refuses it like 'fail'."""
 
@@ -527,6 +594,7 @@ def test_send_to_other_mailboxes_is_a_tell(drive: Drive) -> None:
     """send to a drop_new mailbox does not wait: the newcomer is a dead letter."""
 
     async def scenario(d: Driver) -> None:
+        letters = _letters(d.system)
         ref, gate, seen = await _held(d, Bounded(1))
         d.tell(ref, "kept")
 
@@ -536,6 +604,7 @@ def test_send_to_other_mailboxes_is_a_tell(drive: Drive) -> None:
         else:
             ref.send_blocking("dropped", timeout=PATIENCE)
         waited = time.monotonic() - started
+        await _refused(d, letters, 1)
         gate.set()
         await d.blocking(seen.wait_for, 1)
 
@@ -708,15 +777,14 @@ def test_drop_new_a_million_messages() -> None:
 
 async def _sorted_run(d: Driver, mailbox: Any, count: int) -> tuple[list[Job], int]:
     """C16 setup: ``count`` Jobs sent to a held Sorter; returns what it handled."""
-    entered, gate = threading.Event(), threading.Event()
+    entered, gate = d.event(), d.event()
     ref = d.spawn(
-        Sorter, entered, gate, Collector(), dispatcher="thread", mailbox=mailbox
+        Sorter, entered, gate, d.collector(), dispatcher="thread", mailbox=mailbox
     )
     d.tell(ref, "hold")
     assert await d.wait(entered)
 
-    for seq in range(count):
-        d.tell(ref, Job(seq % 3, seq))
+    await _queue(d, ref, [Job(seq % 3, seq) for seq in range(count)])
     dump = ref.ask(Dump(), timeout=PATIENCE)
     gate.set()
     handled: list[Job] = await d.result(dump)
@@ -757,7 +825,8 @@ def test_full_priority_mailbox_drops_newcomers_and_sorts_the_rest(
     """Priority(capacity=100): the first 100 stay, sorted; 200 are dead letters."""
 
     async def scenario(d: Driver) -> None:
-        entered, gate, seen = threading.Event(), threading.Event(), Collector()
+        letters = _letters(d.system)
+        entered, gate, seen = d.event(), d.event(), d.collector()
         box = Priority(key=_prio, capacity=100)
         ref = d.spawn(Sorter, entered, gate, seen, dispatcher="thread", mailbox=box)
         d.tell(ref, "hold")
@@ -765,6 +834,7 @@ def test_full_priority_mailbox_drops_newcomers_and_sorts_the_rest(
 
         for seq in range(300):
             d.tell(ref, Job(seq % 3, seq))
+        await _refused(d, letters, 200)
         gate.set()
         await d.blocking(seen.wait_for, 100)
         handled = await d.ask(ref, Dump())
@@ -792,6 +862,7 @@ def test_priority_drop_old_drops_the_message_that_would_leave_last(
 
         for job in (Job(0, 0), Job(0, 1), Job(0, 2), Job(5, 3), Job(1, 4), Job(-1, 5)):
             d.tell(ref, job)
+        await _refused(d, letters, 3)
         gate.set()
         await d.blocking(seen.wait_for, 3)
         handled = await d.ask(ref, "seen")
@@ -809,9 +880,7 @@ def test_priority_by_attribute_name_with_a_default(drive: Drive) -> None:
         box = Priority(key="prio", default=1)
         ref, gate, seen = await _held(d, box)
 
-        d.tell(ref, Job(2, 0))
-        d.tell(ref, "plain")
-        d.tell(ref, Job(0, 1))
+        await _queue(d, ref, [Job(2, 0), "plain", Job(0, 1)])
         gate.set()
         await d.blocking(seen.wait_for, 3)
 
@@ -820,6 +889,10 @@ def test_priority_by_attribute_name_with_a_default(drive: Drive) -> None:
     drive(scenario)
 
 
+@pytest.mark.in_process(
+    "a tell raises at the sender only in the mailbox's own process; from another "
+    "process the refused tell is a dead letter (docs/workers.md)"
+)
 def test_priority_without_default_refuses_a_message_without_the_key(
     drive: Drive,
 ) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,16 +32,17 @@ class Recorder(Actor):
 
 
 class SenderRecorder(Actor):
-    """Keeps the context.sender of every message it is told."""
+    """Puts the context.sender of every message it is told in ``senders``.
 
-    def __init__(self) -> None:
-        self.senders: list[ActorRef | None] = []
+    ``senders`` is a collector shared with the test (``d.collector()``), so that
+    the test can wait for messages that came through another actor.
+    """
 
-    def receive(self, message: Any) -> Any:
-        if isinstance(message, Get):
-            return list(self.senders)
-        self.senders.append(self.context.sender)
-        return None
+    def __init__(self, senders: Callable[[ActorRef | None], None]) -> None:
+        self.senders = senders
+
+    def receive(self, message: Any) -> None:
+        self.senders(self.context.sender)
 
 
 class Relay(Actor):
@@ -65,15 +67,17 @@ class Front(Actor):
 
 
 class Back(Actor):
-    """Answers with who it is, what it got and who sent it."""
+    """Answers with who it is and what it got; puts who sent it in ``senders``.
 
-    def __init__(self) -> None:
-        self.senders: list[ActorRef | None] = []
+    ``senders`` is a collector shared with the test (``d.collector()``), which can
+    wait on it for a message that came by a way the test does not see end.
+    """
+
+    def __init__(self, senders: Callable[[ActorRef | None], None]) -> None:
+        self.senders = senders
 
     def receive(self, message: Any) -> Any:
-        if isinstance(message, Get):
-            return list(self.senders)
-        self.senders.append(self.context.sender)
+        self.senders(self.context.sender)
         return ("back", message)
 
 
@@ -160,9 +164,12 @@ class Geometry(Actor):
 
 
 class Slow(Actor):
-    """A handler that blocks its thread; meant for dispatcher='thread'."""
+    """A handler that blocks its thread; meant for dispatcher='thread'.
 
-    def __init__(self, entered: threading.Event) -> None:
+    It sets ``entered``, an event shared with the test (``d.event()``), first.
+    """
+
+    def __init__(self, entered: Any) -> None:
         self.entered = entered
 
     def receive(self, message: float) -> str:
@@ -281,15 +288,19 @@ def test_sender_is_the_telling_actor_inside_a_handler_and_none_outside(
     """context.sender: None for a tell from outside, the relay for a tell it made."""
 
     async def scenario(d: Driver) -> None:
-        target = d.spawn(SenderRecorder)
+        senders = d.collector()
+        target = d.spawn(SenderRecorder, senders)
         relay = d.spawn(Relay, target)
 
+        # Tells end at the target, which answers no one: the test waits for each
+        # to arrive, since order holds only per sender.
         d.tell(target, "from outside")
+        await d.blocking(senders.wait_for, 1)
         d.tell(relay, "through the relay")
         await d.ask(relay, "through the relay again")
-        senders = await d.ask(target, Get())
+        got = await d.blocking(senders.wait_for, 3)
 
-        assert senders == [None, relay, relay]
+        assert got == [None, relay, relay]
 
     drive(scenario)
 
@@ -298,17 +309,19 @@ def test_forward_keeps_the_original_sender_and_reply(drive: Drive) -> None:
     """The back actor answers the original ask and sees the original sender."""
 
     async def scenario(d: Driver) -> None:
-        back = d.spawn(Back)
+        senders = d.collector()
+        back = d.spawn(Back, senders)
         front = d.spawn(Front, back)
         relay = d.spawn(Relay, front)
 
         answer = await d.ask(front, "question")
         await d.ask(relay, "told via the relay")
+        # The relay's tell goes on through the front; its end answers no one.
+        await d.blocking(senders.wait_for, 2)
         await d.ask(front, "after it")
-        senders = await d.ask(back, Get())
 
         assert answer == ("back", "question")
-        assert senders == [None, relay, None]
+        assert senders.items == [None, relay, None]
 
     drive(scenario)
 
@@ -359,7 +372,7 @@ def test_blocking_thread_actor_does_not_stall_loop_actors(drive: Drive) -> None:
     """While a thread-dispatcher handler sleeps 0.3 s, a loop actor answers in 0.1 s."""
 
     async def scenario(d: Driver) -> None:
-        entered = threading.Event()
+        entered = d.event()
         slow = d.spawn(Slow, entered, dispatcher="thread")
         quick = d.spawn(Doubler)
 

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,7 +71,7 @@ class Helper(Actor):
 class Parker(Actor):
     """Parks the reply of every message with a collector that the test answers."""
 
-    def __init__(self, parked: Collector) -> None:
+    def __init__(self, parked: Callable[[Any], None]) -> None:
         self.parked = parked
 
     def receive(self, message: Any) -> None:
@@ -98,6 +99,11 @@ class AsyncFailing(Actor):
         if isinstance(message, BaseException):
             raise message
         return f"fine {message}"
+
+
+# A deferred reply is answered in the process that made it: it cannot be sent to
+# an actor in another process, nor parked in an object shared across processes.
+DEFERRED_HERE = "a deferred reply is answered in the process of the actor that made it"
 
 
 class Sleeper(Actor):
@@ -145,6 +151,7 @@ def test_unhandled_tell_counts_a_dead_letter(drive: Drive) -> None:
     drive(scenario)
 
 
+@pytest.mark.in_process(DEFERRED_HERE)
 def test_deferred_reply_is_answered_by_another_actor(drive: Drive) -> None:
     """defer_reply: the handler's return value is ignored; the helper's answer wins."""
 
@@ -159,11 +166,12 @@ def test_deferred_reply_is_answered_by_another_actor(drive: Drive) -> None:
     drive(scenario)
 
 
+@pytest.mark.in_process(DEFERRED_HERE)
 def test_deferred_reply_is_answered_from_another_thread(drive: Drive) -> None:
     """A deferred reply completed from a plain thread reaches the asker."""
 
     async def scenario(d: Driver) -> None:
-        parked = Collector()
+        parked = d.collector()
         parker = d.spawn(Parker, parked)
 
         pending = parker.ask("question", timeout=5)
@@ -178,11 +186,12 @@ def test_deferred_reply_is_answered_from_another_thread(drive: Drive) -> None:
     drive(scenario)
 
 
+@pytest.mark.in_process(DEFERRED_HERE)
 def test_deferred_reply_of_a_tell_is_harmless(drive: Drive) -> None:
     """defer_reply in a tell returns a reply nobody waits on; setting it is fine."""
 
     async def scenario(d: Driver) -> None:
-        parked = Collector()
+        parked = d.collector()
         parker = d.spawn(Parker, parked)
 
         d.tell(parker, "no answer wanted")

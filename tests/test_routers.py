@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -91,9 +90,12 @@ class Recorder(Actor):
 
 
 class Gated(Recorder):
-    """A Recorder that blocks its thread on "block"; for dispatcher='thread'."""
+    """A Recorder that blocks its thread on "block"; for dispatcher='thread'.
 
-    def __init__(self, entered: threading.Event, gate: threading.Event) -> None:
+    ``entered`` and ``gate`` are events from the driver, set across processes.
+    """
+
+    def __init__(self, entered: Any, gate: Any) -> None:
         super().__init__()
         self.entered = entered
         self.gate = gate
@@ -135,6 +137,11 @@ class Requester(Actor):
     async def receive(self, message: tuple[ActorRef, Any]) -> Any:
         router, question = message
         return await router.ask(question, timeout=PATIENCE)
+
+
+def word_of(message: Word) -> str:
+    """The hashing key of a Word; a module function, so that it can be pickled."""
+    return message.word
 
 
 async def seen(d: Driver, refs: tuple[ActorRef, ...] | list[ActorRef]) -> list[Any]:
@@ -224,7 +231,7 @@ def test_consistent_hashing_sends_each_key_to_one_routee(drive: Drive) -> None:
     """Every message with the same word reaches the same routee."""
 
     async def scenario(d: Driver) -> None:
-        logic = ConsistentHashing(key=lambda m: m.word)
+        logic = ConsistentHashing(key=word_of)
         router = d.spawn(Router, logic, pool=Pool(Recorder, 4))
         words = ["apple", "pear", "plum", "fig", "kiwi", "lime"]
 
@@ -295,11 +302,15 @@ def test_consistent_hashing_moves_only_the_keys_of_a_routee_that_leaves(
     drive(scenario)
 
 
+@pytest.mark.in_process(
+    "SmallestMailbox reads the mailboxes of its own process; routees in other "
+    "processes count as idle (docs/workers.md)"
+)
 def test_smallest_mailbox_avoids_the_routee_with_a_backlog(drive: Drive) -> None:
     """A busy routee with 20 queued messages gets none of the next 10."""
 
     async def scenario(d: Driver) -> None:
-        entered, gate = threading.Event(), threading.Event()
+        entered, gate = d.event(), d.event()
         busy = d.spawn(Gated, entered, gate, dispatcher="thread")
         idle = recorders(d, 2)
         router = d.spawn(Router, SmallestMailbox(), routees=[busy, *idle])
@@ -403,6 +414,10 @@ def test_resize_of_a_group_router_fails_as_unhandled(drive: Drive) -> None:
     drive(scenario)
 
 
+@pytest.mark.in_process(
+    "a routing logic object belongs to one process: spawned in a worker, each "
+    "router gets its own copy"
+)
 def test_a_routing_logic_serves_one_router_only(drive: Drive) -> None:
     """Spawning a second router with the same logic instance raises ValueError."""
 
@@ -698,7 +713,7 @@ def test_failing_key_function_fails_the_ask_and_keeps_the_router(drive: Drive) -
     """A key that raises fails that ask; the router and its routees carry on."""
 
     async def scenario(d: Driver) -> None:
-        logic = ConsistentHashing(key=lambda m: m.word)
+        logic = ConsistentHashing(key=word_of)
         router = d.spawn(Router, logic, pool=Pool(Recorder, 2))
         before = await d.ask(router, GetRoutees())
 
@@ -799,13 +814,17 @@ def test_balancing_pool_answers_with_the_routee_error(drive: Drive) -> None:
     drive(scenario)
 
 
+@pytest.mark.in_process(
+    "the scenario orders a stop, sent to the router, before an event that the "
+    "routee waits on, set through another channel"
+)
 def test_stopping_balancing_router_fails_the_asks_it_still_holds(
     drive: Drive,
 ) -> None:
     """Asks queued in a balancing router fail with ActorDeadError when it stops."""
 
     async def scenario(d: Driver) -> None:
-        entered, gate = threading.Event(), threading.Event()
+        entered, gate = d.event(), d.event()
         pool = Pool(Gated, 1, args=(entered, gate), dispatcher="thread")
         router = d.spawn(Router, Balancing(), pool=pool)
         running = router.ask("block", timeout=PATIENCE)

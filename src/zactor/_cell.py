@@ -1191,8 +1191,11 @@ def _idle_tracking(
 
 
 def _init_error(cell: Cell, error: BaseException) -> ActorInitError:
+    actor_class = cell.actor_class
+    if actor_class._zactor_proxy:
+        actor_class = cell.args[1][0]  # the class of the remote actor it stands for
     init_error = ActorInitError(
-        f"{cell.actor_class.__name__} at {cell.path} failed to start: "
+        f"{actor_class.__name__} at {cell.path} failed to start: "
         f"{type(error).__name__}: {error}"
     )
     init_error.__cause__ = error

@@ -245,7 +245,7 @@ def placement(
     """The node a new actor goes to, or None for this process."""
     node = system._node
     if node is None:
-        if worker not in (None, "local") or near is not None:
+        if worker not in (None, "local"):
             raise ValueError(
                 f"actor system {system.name!r} has no workers: create it with "
                 "ActorSystem(workers=N) to place actors in worker processes"

@@ -35,7 +35,7 @@ _get_ident = threading.get_ident
 
 # A batch is written at once when this many items wait, without waiting for the
 # end of the turn, so that one long turn cannot build an unbounded batch.
-FLUSH_AT = 2048
+FLUSH_AT = 8192
 # Bytes a link may hold in its transport's buffer before senders are held back.
 HIGH_WATER = 4 * 1024 * 1024
 HANDSHAKE_TIMEOUT = 5.0
@@ -138,6 +138,11 @@ class Link:
         self.node = node
         self.peer = peer
         self.outbox: list[Any] = []
+        # The run of tells at the end of the outbox, and the uid they go to.
+        self.run: list[Any] = []
+        self.run_uid = 0
+        self.run_sender: Any = None
+        self.queued = 0
         self.armed = False
         self.armed_at = 0.0
         self.flushed_at = 0.0
@@ -164,8 +169,10 @@ class Link:
         """
         outbox = self.outbox
         outbox.append(item)
+        self.run_uid = 0  # tells after this item start a new run
+        self.queued += 1
         now = _clock()
-        if len(outbox) >= FLUSH_AT:
+        if self.queued >= FLUSH_AT:
             self.flush()
         elif not self.armed:
             if now - self.flushed_at > IDLE:
@@ -195,6 +202,8 @@ class Link:
         """Write everything queued as frames; runs on the loop thread."""
         self.armed = False
         self.flushed_at = _clock()
+        self.run_uid = 0
+        self.queued = 0
         if self._foreign_armed:
             with self._lock:
                 foreign, self._foreign = self._foreign, []
@@ -282,9 +291,13 @@ class Link:
     def close(self) -> None:
         """Drop the connection; queued items are dropped by the caller."""
         self.closed = True
-        if self._watching is not None and not self._watching.done():
-            if self.node.thread_id == threading.get_ident():
-                self._watching.cancel()
+        watching = self._watching
+        if (
+            watching is not None
+            and not watching.done()
+            and self.node.thread_id == threading.get_ident()
+        ):
+            watching.cancel()
         if self.transport is not None:
             self.transport.close()
         self._release()

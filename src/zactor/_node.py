@@ -6,8 +6,9 @@ stand for actors elsewhere, and the asks that wait for answers from other nodes.
 
 What crosses a link is a list of *items*, encoded by the system's codec in one go:
 
-* ``(uid, message)`` or ``(uid, message, sender)``: a tell of a message of a type
-  that cannot fail to encode (int, str, ...), carried as it is;
+* ``(uid, [message, ...], sender)``: a run of tells from one sender to one
+  actor, of messages of types that cannot fail to encode (int, str, ...),
+  carried as they are;
 * ``(MESSAGE, uid, message, sender, origin, token)``: an ask of such a message;
 * ``(ENCODED, uid, data, sender, origin, token, codec_id, buffers)``: any other
   message, encoded when it was sent (so that an error is raised to its sender),
@@ -30,7 +31,9 @@ import logging
 import threading
 import traceback
 import weakref
+from collections import deque
 from collections.abc import Callable, Coroutine
+from itertools import repeat
 from typing import TYPE_CHECKING, Any
 
 from . import _shm
@@ -151,6 +154,8 @@ class Node:
         self._forwarding: list[Any] = []
         self.early_failures: dict[int, tuple[BaseException, Any, bool]] = {}
         self.restarting: dict[int, RemoteReply] = {}
+        # Paths of actors that ended lately, to name them in dead letters.
+        self.ended: dict[int, str] = {}
         self._wanted: list[str] = []
         self._hold = 0
         self.loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]
@@ -220,6 +225,9 @@ class Node:
         """The actor terminated: forget it, and tell the node that supervises it."""
         uid = cell.uid
         self.exports.pop(uid, None)
+        self.ended[uid] = cell.path
+        if len(self.ended) > 4096:
+            del self.ended[next(iter(self.ended))]
         waiter = self.restarting.pop(uid, None)
         if waiter is not None:
             waiter._fail(ActorDeadError(f"actor {cell.path} stopped while restarting"))
@@ -281,7 +289,11 @@ class Node:
             and (type(message) not in (str, bytes) or len(message) < _INLINE_LIMIT)
             and type(message) not in self.type_codecs
         ):
-            item: tuple[Any, ...] = (MESSAGE, cell.uid, message, sender, origin, token)
+            item: tuple[Any, ...] = (
+                (MESSAGE, cell.uid, message, sender, origin, token)
+                if token
+                else (cell.uid, [message], sender)
+            )
         else:
             try:
                 data, codec_id, buffers = self._encode(message, "message")
@@ -354,12 +366,16 @@ class Node:
     ) -> None:
         message, sender, reply = envelope
         exitcode = self.down.get(cell.node_id)
-        if cell.node_id in self.down:
-            error: ActorDeadError = self._crash_error(cell.node_id, exitcode, cell.path)
+        proxy = cell.proxy
+        if proxy is not None and proxy.state == TERMINATED:
+            error: ActorDeadError = proxy.dead_error()  # knows how it ended
+            reason = "actor stopped"
+        elif cell.node_id in self.down:
+            error = self._crash_error(cell.node_id, exitcode, cell.path)
             reason = "worker crashed"
         else:
             error = ActorDeadError(f"actor {cell.path} has stopped")
-            reason = "actor terminated"
+            reason = "actor stopped"
         self._unwait(token)
         if reply is not None:
             reply._fail(error)
@@ -497,42 +513,46 @@ class Node:
             decoding.reset(token)
         if type(items) is not list:
             raise Refused("a batch that is not a list of items")
-        exports = self.exports
         here = _get_ident()
+        trusted = codec.runs_code  # a peer that may run code here is not checked
         try:
             for item in items:
-                if item[0] > 0:  # a tell: (uid, message) or (uid, message, sender)
-                    cell = exports.get(item[0])
-                    sender = item[2] if len(item) == 3 else None
-                    if sender is not None and type(sender) is not self.ref_class:
-                        raise TypeError("the sender is not a ref")
-                    if cell is None or cell.state == TERMINATED:
-                        self.system._dead_letter(
-                            item[1], sender, None, "actor terminated"
-                        )
-                        continue
-                    envelope = (item[1], sender, None)
-                    dispatcher = cell.dispatcher
-                    if dispatcher.thread_id == here:
-                        mailbox = cell.mailbox
-                        if mailbox is None:
-                            mailbox = cell.open_mailbox()
-                        try:
-                            mailbox.append(envelope)
-                        except MailboxFull:
-                            self.system._dead_letter(
-                                item[1], sender, cell.ref, "mailbox full"
-                            )
-                            continue
-                        if not cell.scheduled:
-                            cell.scheduled = True
-                            dispatcher.schedule(cell)
-                    else:
-                        dispatcher.post(cell, envelope)
+                if item[0] > 0:  # tells: (uid, [message, ...], sender)
+                    self._tells(item[0], item[1], item[2], trusted, here)
                 else:
                     self._receive(peer, item)
         except (TypeError, ValueError, IndexError, KeyError) as error:
             raise Refused(f"a malformed item: {error!r}") from None
+
+    def _tells(
+        self, uid: int, run: list[Any], sender: Any, trusted: bool, here: int
+    ) -> None:
+        """Put a run of tells from one sender into the mailbox of actor ``uid``."""
+        if type(run) is not list:
+            raise TypeError("a run of tells is not a list")
+        if sender is not None and not trusted and type(sender) is not self.ref_class:
+            raise TypeError("the sender of a run is not a ref")
+        cell = self.exports.get(uid)
+        if cell is None or cell.state == TERMINATED:
+            gone = self._gone_ref(uid)
+            for message in run:
+                self.system._dead_letter(message, sender, gone, "actor stopped")
+            return
+        envelopes = zip(run, repeat(sender), repeat(None))
+        dispatcher = cell.dispatcher
+        mailbox = cell.mailbox
+        if dispatcher.thread_id != here or (
+            mailbox is not None and type(mailbox) is not deque
+        ):
+            for envelope in envelopes:
+                self._put(cell, envelope)
+            return
+        if mailbox is None:
+            mailbox = cell.open_mailbox()
+        mailbox.extend(envelopes)
+        if not cell.scheduled and mailbox:
+            cell.scheduled = True
+            dispatcher.schedule(cell)
 
     def _receive(self, peer: int, item: Any) -> None:
         kind = item[0]
@@ -590,26 +610,51 @@ class Node:
                     ActorDeadError(f"the actor for that ask (uid {uid:x}) has stopped")
                 )
             else:
-                self.system._dead_letter(message, sender, None, "actor terminated")
+                gone = self._gone_ref(uid)
+                self.system._dead_letter(message, sender, gone, "actor stopped")
             return
         if reply is not None:
             reply._about = (cell.ref, message)
-        envelope = (message, sender, reply)
-        dispatcher = cell.dispatcher
-        if dispatcher.thread_id == _get_ident():
+        self._put(cell, (message, sender, reply))
+
+    def _put(self, cell: Cell, envelope: tuple[Any, Any, Any]) -> None:
+        """Deliver one envelope; what the mailbox refuses is answered, not raised.
+
+        The mailbox's own policy (full, a missing priority key) refuses messages
+        here, in the receiving process, so the sender learns of it the way a
+        remote sender can: an ask fails with the error, a tell is a dead letter.
+        """
+        try:
+            dispatcher = cell.dispatcher
+            if dispatcher.thread_id != _get_ident():
+                dispatcher.post(cell, envelope)
+                return
             mailbox = cell.mailbox
             if mailbox is None:
                 mailbox = cell.open_mailbox()
-            try:
-                mailbox.append(envelope)
-            except MailboxFull:
-                self.system._dead_letter(message, sender, cell.ref, "mailbox full")
-                return
+            mailbox.append(envelope)
             if not cell.scheduled:
                 cell.scheduled = True
                 dispatcher.schedule(cell)
-        else:
-            dispatcher.post(cell, envelope)
+        except Exception as error:
+            reply = envelope[2]
+            if reply is not None:
+                if not reply.done():
+                    reply._fail(error)
+                return
+            reason = "mailbox full" if isinstance(error, MailboxFull) else str(error)
+            self.system._dead_letter(envelope[0], envelope[1], cell.ref, reason)
+
+    def _gone_ref(self, uid: int) -> ActorRef | None:
+        """A terminated ref for an actor of this node that has ended, if known."""
+        path = self.ended.get(uid)
+        if path is None:
+            return None
+        from ._ref import ActorRef as RefClass
+
+        dead = RemoteCell(self, self.node_id, uid, path, RefClass)
+        dead.state = TERMINATED
+        return dead.ref
 
     def _refused_message(
         self, uid: int, error: CodecError, origin: int, token: int
@@ -923,8 +968,15 @@ class Node:
     def announce_events(self, active: frozenset[type[Any]]) -> None:
         """Have every worker forward the events that head subscribers want."""
         self._wanted = sorted(f"{t.__module__}:{t.__qualname__}" for t in active)
+        # Synchronously, so that the workers forward from the moment subscribe
+        # returns, whatever channel the next message takes.
         for node_id in list(self.slots.values()):
-            self.control(node_id, EVENTS, self._wanted)
+            try:
+                self.rpc(node_id).call(("events", self._wanted), RPC_TIMEOUT)
+            except (OSError, ConnectionError, ActorDeadError) as error:
+                log.warning(
+                    "node %d could not reach node %d: %s", self.node_id, node_id, error
+                )
 
     def _broadcast_gone(self, uid: int, cause: Any) -> None:
         if self.node_id != 0:
@@ -1012,9 +1064,15 @@ class Node:
         token = self._wait(reply, remote.node_id)
         self.control(remote.node_id, STOP, remote.uid, self.node_id, token)
         try:
-            await reply
+            stopped_it = await reply
         except Exception as error:
             log.warning("stopping %s: %s", remote.path, error)
+        else:
+            if not stopped_it and proxy is not None and proxy.extra is not None:
+                # It was ending already (it stopped itself): no stop request of
+                # ours stopped it.
+                replies = proxy.extra.stop_replies or []
+                proxy.extra.stop_replies = [(r, False) for r, _ in replies]
         remote.state = TERMINATED  # its node told its watchers itself
 
     # -- RPC ---------------------------------------------------------------------------
@@ -1127,6 +1185,30 @@ class Node:
     def _rpc_ping(self, peer: int) -> int:
         return self.node_id
 
+    def _rpc_alive(self, peer: int, uid: int) -> bool:
+        cell = self.exports.get(uid)
+        return cell is not None and cell.state != TERMINATED
+
+    def _rpc_events(self, peer: int, names: Any) -> None:
+        self._on_events(peer, names)
+
+    def alive(self, cell: RemoteCell) -> bool:
+        """Whether a remote actor still lives: its proxy knows, else its node."""
+        if cell.state == TERMINATED:
+            return False
+        proxy = cell.proxy
+        if proxy is not None:
+            return bool(proxy.state != TERMINATED)
+        if cell.node_id in self.down or self.system.terminated:
+            return False
+        try:
+            living = bool(self.rpc(cell.node_id).call(("alive", cell.uid), 10.0))
+        except (OSError, ConnectionError, ActorDeadError):
+            living = False
+        if not living:
+            cell.state = TERMINATED
+        return living
+
     def _rpc_stats(self, peer: int) -> dict[str, int]:
         system = self.system
         handled = 0
@@ -1192,8 +1274,8 @@ class Node:
         unsent = 0
         for item in items:
             if item[0] > 0:
-                sender = item[2] if len(item) == 3 else None
-                self.system._dead_letter(item[1], sender, None, reason)
+                for message in item[1]:
+                    self.system._dead_letter(message, item[2], None, reason)
             elif item[0] in (MESSAGE, ENCODED):
                 entry = (
                     self.pending.pop(item[5], None) if item[4] == self.node_id else None
@@ -1374,4 +1456,6 @@ _RPCS: dict[str, Callable[..., Any]] = {
     "lookup": Node._rpc_lookup,
     "ping": Node._rpc_ping,
     "stats": Node._rpc_stats,
+    "alive": Node._rpc_alive,
+    "events": Node._rpc_events,
 }

@@ -65,8 +65,16 @@ class ActorRef:
         return self._cell.name
 
     def is_alive(self) -> bool:
-        """True until the actor has terminated (it may be stopping)."""
-        return self._cell.state != TERMINATED
+        """True until the actor has terminated (it may be stopping).
+
+        For an actor in another process this may ask that process.
+        """
+        cell = self._cell
+        if cell.state == TERMINATED:
+            return False
+        if cell.is_remote:
+            return cell.system._node.alive(cell)  # type: ignore[union-attr,arg-type]
+        return True
 
     # -- sending ----------------------------------------------------------------
 

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 _get_ident = threading.get_ident
 _NUMBERS = frozenset((int, float, bool, type(None)))
-_FLUSH_AT = 2048
+_FLUSH_AT = 8192
 
 # The node that is decoding bytes on this thread right now; refs rebuilt by the
 # codecs attach to it.
@@ -56,19 +56,27 @@ class RemotePost:
     def post(self, cell: RemoteCell, envelope: tuple[Any, Any, Any]) -> None:
         """Encode ``envelope`` for the actor's node; errors raise to the sender."""
         # The fast path: a tell of a plain number from the node's own thread to a
-        # live actor over a link that exists. Everything else takes node.send.
-        message, sender, reply = envelope
-        if reply is None and type(message) in _NUMBERS and cell.state == RUNNING:
+        # live actor over a link that exists. The message joins the run of
+        # messages from the same sender to that actor, which the receiver adds to
+        # its mailbox in one call. Everything else takes node.send.
+        if (
+            envelope[2] is None
+            and type(envelope[0]) in _NUMBERS
+            and cell.state == RUNNING
+        ):
             link = self.links.get(cell.node_id)
             node = self.node
             if link is not None and _get_ident() == node.thread_id:
-                outbox = link.outbox
-                outbox.append(
-                    (cell.uid, message)
-                    if sender is None
-                    else (cell.uid, message, sender)
-                )
-                if len(outbox) >= _FLUSH_AT:
+                sender = envelope[1]
+                if link.run_uid == cell.uid and link.run_sender is sender:
+                    link.run.append(envelope[0])
+                else:
+                    run = link.run = [envelope[0]]
+                    link.run_uid = cell.uid
+                    link.run_sender = sender
+                    link.outbox.append((cell.uid, run, sender))
+                link.queued += 1
+                if link.queued >= _FLUSH_AT:
                     link.flush()
                 elif not link.armed:
                     link.armed = True
