@@ -78,8 +78,8 @@ class NodeOptions:
             raise ValueError(
                 f"transport must be 'unix' or 'tcp', got {self.transport!r}"
             )
-        if self.worker_init is not None and not callable(self.worker_init):
-            raise TypeError(f"worker_init must be callable, got {self.worker_init!r}")
+        if self.worker_init is not None:
+            _check_shippable("worker_init", self.worker_init)
         restarts, within = self.worker_restarts
         if restarts < 0 or within <= 0:
             raise ValueError(
@@ -110,6 +110,21 @@ class NodeOptions:
 
         methods = multiprocessing.get_all_start_methods()
         return "forkserver" if "forkserver" in methods else "spawn"
+
+
+def _check_shippable(name: str, value: Any) -> None:
+    """Refuse a function that a worker process could not receive."""
+    import pickle
+
+    if not callable(value):
+        raise TypeError(f"{name} must be callable, got {value!r}")
+    try:
+        pickle.dumps(value)
+    except Exception as error:
+        raise TypeError(
+            f"{name} must be a function defined at module level, so that worker "
+            f"processes can import it; {value!r} cannot be sent to them ({error})"
+        ) from None
 
 
 def worker_count(workers: object) -> int:
@@ -252,6 +267,10 @@ def placement(
             )
         return None
     if near is not None:
+        if worker is not None:
+            raise ValueError(
+                f"spawn got both worker={worker!r} and near={near!r}; give one"
+            )
         target = remote_cell(near).node_id if near._cell.is_remote else node.node_id
         return None if target == node.node_id else target
     if worker == "local":

@@ -97,7 +97,8 @@ def _type_label(kind: type) -> str:
     """The name of a class as messages show it: ``module.qualname``."""
     if kind.__module__ == "builtins":
         return kind.__qualname__
-    return f"{kind.__module__}.{kind.__qualname__}"
+    module = "__main__" if kind.__module__ == "__mp_main__" else kind.__module__
+    return f"{module}.{kind.__qualname__}"
 
 
 def _error_text(error: BaseException) -> str:

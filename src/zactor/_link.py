@@ -249,6 +249,7 @@ class Link:
 
     async def connect(self, address: str | tuple[str, int]) -> None:
         """Open the connection, prove the cookie, then write what waits."""
+        writer: asyncio.StreamWriter | None = None
         try:
             if isinstance(address, str):
                 reader, writer = await asyncio.open_unix_connection(address)
@@ -263,6 +264,8 @@ class Link:
                 proof = await reader.readexactly(_wire.CONFIRM_SIZE)
                 _wire.check_confirm(self.node.cookie, nonce, proof)
         except (OSError, EOFError, TimeoutError, AuthenticationError) as error:
+            if writer is not None:
+                writer.close()
             log.warning(
                 "node %d could not connect to node %d: %s",
                 self.node.node_id,
@@ -331,14 +334,12 @@ class Inbound(asyncio.Protocol):
             self._authenticate(data)
             return
         self.node.bytes_received += len(data)
-        try:
-            frames = self._reader.feed(data)
-        except _wire.FrameError as error:
-            self._refuse(str(error))
-            return
+        frames = self._reader.feed(data)
         for kind, body in frames:
             if not self._handle(kind, body):
                 return
+        if self._reader.error is not None:  # after the whole frames before it
+            self._refuse(str(self._reader.error))
 
     def _authenticate(self, data: bytes) -> None:
         self._pending += data
@@ -375,6 +376,9 @@ class Inbound(asyncio.Protocol):
                 self._respond(body)
         except _Refused as refusal:
             self._refuse(str(refusal))
+            return False
+        except Exception as error:  # a frame that breaks the node's expectations
+            self._refuse(f"a frame it could not handle: {error!r}")
             return False
         return True
 

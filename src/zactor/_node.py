@@ -558,9 +558,13 @@ class Node:
         kind = item[0]
         if kind == MESSAGE:
             _, uid, message, sender, origin, token = item
+            _check(uid, origin, token)
+            self._check_ref(sender)
             self._deliver(uid, message, sender, origin, token)
         elif kind == ENCODED:
             _, uid, data, sender, origin, token, codec_id, buffers = item
+            _check(uid, origin, token, codec_id)
+            self._check_ref(sender)
             try:
                 message = self._decode(data, codec_id, buffers)
             except CodecError as error:
@@ -569,9 +573,11 @@ class Node:
             self._deliver(uid, message, sender, origin, token)
         elif kind == OUTCOME:
             _, token, state, value = item
+            _check(token, state)
             self._settle(token, state, value)
         elif kind == ENCODED_OUTCOME:
             _, token, state, data, codec_id, buffers = item
+            _check(token, state, codec_id)
             try:
                 value = self._decode(data, codec_id, buffers)
             except CodecError as error:
@@ -695,10 +701,21 @@ class Node:
     # -- control items -----------------------------------------------------------------
 
     def _control(self, peer: int, op: str, args: tuple[Any, ...]) -> None:
-        handler = _CONTROLS.get(op)
-        if handler is None:
+        if type(op) is not str or op not in _CONTROLS:
             raise ValueError(f"unknown control {op!r}")
-        handler(self, peer, *args)
+        # Every control's leading fields are ids: check them before they are kept.
+        _check(*args[: _CONTROL_IDS[op]])
+        if op == WATCH:
+            _check(*args[2:4])
+        elif op == RESTART:
+            _check(*args[4:6])
+        if op in (WATCH, UNWATCH, NOTICE):
+            self._check_ref(args[1])
+        _CONTROLS[op](self, peer, *args)
+
+    def _check_ref(self, value: Any) -> None:
+        if value is not None and type(value) is not self.ref_class:
+            raise TypeError(f"expected a ref, got {type(value).__name__}")
 
     def _on_stop(self, peer: int, uid: int, origin: int, token: int) -> None:
         cell = self.exports.get(uid)
@@ -1136,7 +1153,8 @@ class Node:
         request = self.decode_control(body)
         if type(request) not in (tuple, list) or not request:
             raise Refused("an RPC request that is not a tuple")
-        handler = _RPCS.get(request[0])
+        name = request[0]
+        handler = _RPCS.get(name) if type(name) is str else None
         if handler is None:
             raise Refused(f"an unknown RPC {request[0]!r}")
         try:
@@ -1352,6 +1370,13 @@ class Node:
                 dispatcher.wake()
 
 
+def _check(*values: Any) -> None:
+    """Ids on the wire are ints; anything else is a malformed item."""
+    for value in values:
+        if type(value) is not int:
+            raise TypeError(f"expected an int id, got {type(value).__name__}")
+
+
 def _ended(cell: Any) -> None:
     """A remote actor is known to have terminated."""
     if cell.is_remote:
@@ -1431,6 +1456,26 @@ def _describe_exit(exitcode: int | None) -> str:
         return f"killed by {name}"
     return f"exit status {exitcode}"
 
+
+# How many leading arguments of each control are int ids.
+_CONTROL_IDS = {
+    STOP: 3,
+    WATCH: 1,
+    UNWATCH: 1,
+    NOTICE: 1,
+    FAILED: 1,
+    RESUME: 1,
+    RESTART: 1,
+    TERMINATED_OP: 1,
+    NODE_DOWN: 1,
+    NODE_UP: 2,
+    MOVED: 2,
+    GONE: 1,
+    EVENTS: 0,
+    EVENT: 0,
+    DEAD_LETTER: 0,
+    LOG: 0,
+}
 
 _CONTROLS: dict[str, Callable[..., None]] = {
     STOP: Node._on_stop,

@@ -774,7 +774,11 @@ class ActorSystem:
     # -- events, dead letters, statistics ---------------------------------------
 
     def _actor_started(self, cell: Cell) -> None:
-        if ActorStarted in self.events.active and not cell.hosted():
+        if (
+            ActorStarted in self.events.active
+            and not cell.hosted()
+            and not cell.actor_class._zactor_host
+        ):
             self.events.publish(ActorStarted(cell.ref))
 
     def _actor_terminated(self, cell: Cell) -> None:

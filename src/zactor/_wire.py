@@ -116,22 +116,36 @@ def frame(kind: int, body: bytes) -> bytes:
 class FrameReader:
     """Cuts a byte stream into frames, refusing anything malformed or too long."""
 
-    __slots__ = ("_buffer", "_limit")
+    __slots__ = ("_buffer", "_done", "_limit", "error")
 
     def __init__(self, limit: int) -> None:
         self._buffer = bytearray()
         self._limit = limit
+        # Set once a header is refused: the frames before it were returned, and
+        # nothing after it is read.
+        self.error: FrameError | None = None
+        self._done: list[tuple[int, bytes]] = []
 
     def feed(self, data: bytes | bytearray | memoryview) -> list[tuple[int, bytes]]:
         """Add ``data``; return the complete frames as (kind, body) pairs.
 
-        Raises:
-            FrameError: a header announces another version, an unknown kind or a
-                body longer than the limit; the stream cannot be trusted after it.
+        A header that announces another version, an unknown kind or a body
+        longer than the limit sets :attr:`error`: the frames before it are
+        returned, and the stream cannot be trusted after it.
         """
+        if self.error is not None:
+            return []
+        try:
+            return self._cut(data)
+        except FrameError as error:
+            self.error = error
+            return self._done
+
+    def _cut(self, data: bytes | bytearray | memoryview) -> list[tuple[int, bytes]]:
         buffer = self._buffer
         buffer += data
         frames: list[tuple[int, bytes]] = []
+        self._done = frames
         start = 0
         end = len(buffer)
         while end - start >= HEADER_SIZE:

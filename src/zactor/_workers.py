@@ -117,6 +117,8 @@ class WorkerPool:
         self._waiters: list[asyncio.Future[None]] = []
         self._rotation = 0
         self.closing = False
+        # Slots whose worker crashed once too often to be replaced.
+        self.abandoned: set[int] = set()
         if start_method == "forkserver":
             self.context.set_forkserver_preload(["zactor._worker_main"])
 
@@ -272,9 +274,12 @@ class WorkerPool:
                 )
             found = self.workers.get(slot)
             if found is None or not found.alive:
-                raise WorkerStartupError(
-                    f"worker {slot} is not running (it is being replaced after a crash)"
+                why = (
+                    "it crashed and was not replaced: worker_restarts is spent"
+                    if slot in self.abandoned
+                    else "it is being replaced after a crash"
                 )
+                raise WorkerStartupError(f"worker {slot} is not running ({why})")
             chosen = found
         chosen.load += 1
         return chosen.node_id
@@ -292,7 +297,8 @@ class WorkerPool:
             try:
                 return self.pick("auto")
             except WorkerStartupError:
-                if self.closing or time.monotonic() > deadline:
+                replacing = len(self.abandoned) + len(self.workers) < self.count
+                if self.closing or not replacing or time.monotonic() > deadline:
                     raise
             waiter = self.node.loop.create_future()
             self._waiters.append(waiter)
@@ -345,6 +351,7 @@ class WorkerPool:
         while times and times[0] <= now - self.within:
             times.popleft()
         if len(times) >= self.max_restarts:
+            self.abandoned.add(slot)
             log.error(
                 "system %r: %d worker restarts within %s s; worker %d is not replaced",
                 self.system.name,
@@ -451,4 +458,11 @@ def cpu_sets(option: Any, count: int) -> list[tuple[int, ...]] | None:
         ) from None
     if not sets or any(not cpus for cpus in sets):
         raise ValueError(f"cpu_affinity needs non-empty CPU sets, got {option!r}")
+    usable = os.sched_getaffinity(0)
+    missing = sorted({cpu for cpus in sets for cpu in cpus} - usable)
+    if missing:
+        raise ValueError(
+            f"cpu_affinity names CPUs {missing} that this process cannot use; "
+            f"it may use {sorted(usable)}"
+        )
     return sets

@@ -37,6 +37,8 @@ def routable(ref: ActorRef) -> bool:
 def depth(ref: ActorRef) -> int:
     """The routee's backlog: queued messages, plus one while it is busy."""
     cell = ref._cell
+    if cell.is_remote:
+        return 0  # its mailbox is in another process: it counts as idle
     mailbox = cell.mailbox
     queued = len(mailbox) if mailbox else 0
     return queued + 1 if cell.scheduled else queued
