@@ -123,6 +123,9 @@ class Node:
         pickle = PickleCodec()
         self.codecs.setdefault(pickle.codec_id, pickle)
         self.inline = _INLINE_JSON if codec.name == "json" else _INLINE
+        # msgpack carries 64-bit ints only: others take the encoded path, which
+        # raises at the send.
+        self.int_range = (-(1 << 63), 1 << 64) if codec.name == "msgpack" else None
         self.shm_prefix = shm_prefix
         self.directory = directory
         from ._ref import ActorRef as RefClass
@@ -139,6 +142,8 @@ class Node:
         self.pending: dict[int, tuple[Reply[Any], int]] = {}
         self.links: dict[int, Link] = {}
         self.post = RemotePost(self)
+        if self.int_range is not None:
+            self.post.fast = frozenset((float, bool, type(None)))
         self.rpc_clients: dict[int, RpcClient] = {}
         self.addresses: dict[int, str | tuple[str, int]] = {}
         self.slots: dict[int, int] = {}
@@ -288,6 +293,7 @@ class Node:
             type(message) in self.inline
             and (type(message) not in (str, bytes) or len(message) < _INLINE_LIMIT)
             and type(message) not in self.type_codecs
+            and (type(message) is not int or _fits(message, self.int_range))
         ):
             item: tuple[Any, ...] = (
                 (MESSAGE, cell.uid, message, sender, origin, token)
@@ -450,8 +456,10 @@ class Node:
             value = _portable(value)
             if cause is not None:
                 value = (value, _portable(cause))  # pickle drops __cause__
-        if type(value) in self.inline and (
-            type(value) not in (str, bytes) or len(value) < _INLINE_LIMIT  # type: ignore[arg-type]
+        if (
+            type(value) in self.inline
+            and (type(value) not in (str, bytes) or len(value) < _INLINE_LIMIT)  # type: ignore[arg-type]
+            and (type(value) is not int or _fits(value, self.int_range))
         ):
             item: tuple[Any, ...] = (OUTCOME, token, state, value)
         else:
@@ -1124,6 +1132,12 @@ class Node:
         )
         try:
             self.rpc(target).call(request, RPC_TIMEOUT)
+        except TimeoutError:
+            raise TimeoutError(
+                f"the spawn of {path} on node {target} got no answer within "
+                f"{RPC_TIMEOUT} s: its constructor (or on_start) still runs there, "
+                "or waits for this process"
+            ) from None
         except (ConnectionError, OSError) as error:
             if target in self.down:
                 raise self._crash_error(target, self.down[target], path) from None
@@ -1368,6 +1382,10 @@ class Node:
             dispatcher.held = self._hold > 0
             if not dispatcher.held:
                 dispatcher.wake()
+
+
+def _fits(number: int, bounds: tuple[int, int] | None) -> bool:
+    return bounds is None or bounds[0] <= number < bounds[1]
 
 
 def _check(*values: Any) -> None:

@@ -44,7 +44,7 @@ decoding: contextvars.ContextVar[Node | None] = contextvars.ContextVar(
 class RemotePost:
     """The ``dispatcher`` of every remote cell: posting means sending."""
 
-    __slots__ = ("links", "node")
+    __slots__ = ("fast", "links", "node")
 
     # No thread runs remote cells here, so a ref never takes the same-thread path.
     thread_id = -1
@@ -52,6 +52,9 @@ class RemotePost:
     def __init__(self, node: Node) -> None:
         self.node = node
         self.links = node.links
+        # The message types that take the fast path (msgpack: no ints, whose
+        # range it checks).
+        self.fast = _NUMBERS
 
     def post(self, cell: RemoteCell, envelope: tuple[Any, Any, Any]) -> None:
         """Encode ``envelope`` for the actor's node; errors raise to the sender."""
@@ -61,7 +64,7 @@ class RemotePost:
         # its mailbox in one call. Everything else takes node.send.
         if (
             envelope[2] is None
-            and type(envelope[0]) in _NUMBERS
+            and type(envelope[0]) in self.fast
             and cell.state == RUNNING
         ):
             link = self.links.get(cell.node_id)

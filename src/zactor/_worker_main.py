@@ -14,6 +14,7 @@ import multiprocessing.connection
 import os
 import signal
 import threading
+import time
 import traceback
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +32,7 @@ def worker_main(
     # Ctrl-C reaches the whole process group: the head handles it and shuts the
     # workers down in order, so a worker must not die of it first.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _end_with_parent()
     try:
         if config.cpus is not None:
             os.sched_setaffinity(0, config.cpus)
@@ -125,3 +127,28 @@ def _forward_logs(node: Node, level: int) -> None:
     if not root.handlers:  # worker_init may have configured logging itself
         root.addHandler(_Forward(node))
         root.setLevel(level)
+
+
+def _end_with_parent() -> None:
+    """End this process as soon as the one that started it is gone.
+
+    The pipe to the head tells the event loop, but a handler may hold the loop
+    for long; so the kernel is asked to kill this process when its parent dies
+    (Linux), and a thread checks the parent too, everywhere.
+    """
+    parent = os.getppid()
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+    def watch() -> None:
+        while True:
+            time.sleep(0.5)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="zactor-parent-watch", daemon=True).start()
