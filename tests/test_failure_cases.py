@@ -509,7 +509,7 @@ def test_constructor_failing_on_every_restart_ends_the_actor_with_init_error(
         assert ended_by_start_failure(terminated, "init failed")
         assert not actor.is_alive()
         assert script.built == 1 + 3
-        assert actor._cell.restarts <= 3
+        assert d.system.statistics().restarts <= 3
         assert restarted.of(ActorRestarted) == []
 
     drive(scenario)

@@ -851,6 +851,7 @@ def test_virtual_time_must_come_before_real_timers(drive: Drive) -> None:
     drive(scenario)
 
 
+@pytest.mark.in_process("VirtualTime drives one process's timers; it refuses workers")
 def test_virtual_time_only_moves_forward(drive: Drive) -> None:
     """advance with a negative number of seconds raises ValueError."""
 

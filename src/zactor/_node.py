@@ -159,8 +159,9 @@ class Node:
         self._forwarding: list[Any] = []
         self.early_failures: dict[int, tuple[BaseException, Any, bool]] = {}
         self.restarting: dict[int, RemoteReply] = {}
-        # Paths of actors that ended lately, to name them in dead letters.
-        self.ended: dict[int, str] = {}
+        # Actors that ended lately: their path and the error an ask to them gets.
+        self.ended: dict[int, tuple[str, ActorDeadError]] = {}
+        self.stopping: dict[int, Reply[bool]] = {}
         self._wanted: list[str] = []
         self._hold = 0
         self.loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]
@@ -220,19 +221,25 @@ class Node:
         """Make ``cell`` reachable by uid from other processes; return the uid."""
         uid = cell.uid
         if not uid:
-            if cell.state == TERMINATED:
-                return 0
             uid = cell.uid = self.new_uid()
-        self.exports[uid] = cell
+            if cell.state == TERMINATED:
+                # Named after its end: asks to it get the error it ended with.
+                self._remember_end(uid, cell)
+                return uid
+        if cell.state != TERMINATED:
+            self.exports[uid] = cell
         return uid
+
+    def _remember_end(self, uid: int, cell: Cell) -> None:
+        self.ended[uid] = (cell.path, cell.dead_error())
+        if len(self.ended) > 4096:
+            del self.ended[next(iter(self.ended))]
 
     def unexport(self, cell: Cell) -> None:
         """The actor terminated: forget it, and tell the node that supervises it."""
         uid = cell.uid
         self.exports.pop(uid, None)
-        self.ended[uid] = cell.path
-        if len(self.ended) > 4096:
-            del self.ended[next(iter(self.ended))]
+        self._remember_end(uid, cell)
         waiter = self.restarting.pop(uid, None)
         if waiter is not None:
             waiter._fail(ActorDeadError(f"actor {cell.path} stopped while restarting"))
@@ -620,8 +627,11 @@ class Node:
             reply = RemoteReply(self, origin, token, "ask")
         if cell is None or cell.state == TERMINATED:
             if reply is not None:
+                ended = self.ended.get(uid)
                 reply._fail(
                     ActorDeadError(f"the actor for that ask (uid {uid:x}) has stopped")
+                    if ended is None
+                    else _copy_error(ended[1])
                 )
             else:
                 gone = self._gone_ref(uid)
@@ -661,9 +671,10 @@ class Node:
 
     def _gone_ref(self, uid: int) -> ActorRef | None:
         """A terminated ref for an actor of this node that has ended, if known."""
-        path = self.ended.get(uid)
-        if path is None:
+        ended = self.ended.get(uid)
+        if ended is None:
             return None
+        path = ended[0]
         from ._ref import ActorRef as RefClass
 
         dead = RemoteCell(self, self.node_id, uid, path, RefClass)
@@ -762,8 +773,11 @@ class Node:
     def _on_notice(
         self, peer: int, watcher_uid: int, dead_ref: Any, cause: Any
     ) -> None:
-        _ended(dead_ref._cell)
+        dead = dead_ref._cell
+        _ended(dead)
         watcher = self.exports.get(watcher_uid)
+        if dead.is_remote and dead.watchers and watcher is not None:
+            dead.watchers.pop(watcher, None)  # the notice ends that watch here
         if watcher is not None:
             watcher.post_system(DeathNotice(dead_ref._cell, cause))
 
@@ -1072,6 +1086,17 @@ class Node:
             if node_id != target:
                 self.control(node_id, MOVED, remote.uid, target)
 
+    def stop_early(self, remote: RemoteCell) -> None:
+        """Send a stop for a proxied actor at once; its proxy awaits the answer."""
+        if remote.uid in self.stopping or remote.node_id in self.down:
+            return
+        reply: Reply[bool] = Reply(
+            self.system.shutdown_timeout, f"stop of {remote.path}"
+        )
+        self.stopping[remote.uid] = reply
+        token = self._wait(reply, remote.node_id)
+        self.control(remote.node_id, STOP, remote.uid, self.node_id, token)
+
     async def stop_remote(self, remote: RemoteCell) -> None:
         """Stop a remote actor and wait (bounded) until it has terminated."""
         self.proxies.pop(remote.uid, None)
@@ -1083,11 +1108,11 @@ class Node:
                 # Its node cannot tell the watchers elsewhere any more: we do.
                 self._broadcast_gone(remote.uid, _portable(cause))
             return
-        reply: Reply[bool] = Reply(
-            self.system.shutdown_timeout, f"stop of {remote.path}"
-        )
-        token = self._wait(reply, remote.node_id)
-        self.control(remote.node_id, STOP, remote.uid, self.node_id, token)
+        reply = self.stopping.pop(remote.uid, None)
+        if reply is None:
+            reply = Reply(self.system.shutdown_timeout, f"stop of {remote.path}")
+            token = self._wait(reply, remote.node_id)
+            self.control(remote.node_id, STOP, remote.uid, self.node_id, token)
         try:
             stopped_it = await reply
         except Exception as error:
@@ -1382,6 +1407,12 @@ class Node:
             dispatcher.held = self._hold > 0
             if not dispatcher.held:
                 dispatcher.wake()
+
+
+def _copy_error(error: ActorDeadError) -> ActorDeadError:
+    copy = type(error)(*error.args)
+    copy.__cause__ = error.__cause__
+    return copy
 
 
 def _fits(number: int, bounds: tuple[int, int] | None) -> bool:

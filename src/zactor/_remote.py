@@ -22,8 +22,9 @@ from typing import TYPE_CHECKING, Any
 
 from ._actor import Actor
 from ._errors import CodecError
+from ._messages import Stop
 from ._reply import Reply
-from ._states import RESTARTING, RUNNING
+from ._states import RESTARTING, RUNNING, STOPPING
 
 if TYPE_CHECKING:
     from ._node import Node
@@ -138,8 +139,13 @@ class RemoteCell:
 
     def post_system(self, message: object) -> None:
         """Queue a system message for the actor, through its proxy if it has one."""
-        if self.proxy is not None:
-            self.proxy.post_system(message)
+        proxy = self.proxy
+        if proxy is not None:
+            if type(message) is Stop and proxy.state < STOPPING:
+                # Sent now, from the caller's thread, so that it goes ahead of
+                # what the caller sends next; the proxy waits for its answer.
+                self.dispatcher.node.stop_early(self)
+            proxy.post_system(message)
             return
         self.dispatcher.post_system(self, message)
 
