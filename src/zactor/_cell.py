@@ -1048,7 +1048,9 @@ class Cell:
                 self.mailbox.append(envelope)
             if isinstance(leftover, Mailbox):
                 leftover.release_all()
-        self.sysq = None
+        # System messages that came too late for a turn (a watch or a stop
+        # while an async stop hook ran) are answered as after the end.
+        pending, self.sysq = self.sysq, None
         self.envelope = None
 
         parent = self.parent_cell
@@ -1064,6 +1066,8 @@ class Cell:
         if extra is not None:
             self._release(extra)
         self.actor = None
+        for message in pending or ():
+            self._after_death(message)
 
         # The parent learns last, so that its own end (which this may trigger)
         # comes after everything this actor announces.

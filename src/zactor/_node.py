@@ -919,13 +919,6 @@ class Node:
         ]
 
     def _forward_event(self, event: Any) -> None:
-        ref = getattr(event, "ref", None)
-        if (
-            ref is not None
-            and ref._cell.hosted()
-            and type(event).__name__ not in ("ActorFailed",)
-        ):
-            return
         try:
             data, codec_id, buffers = self._encode(_portable_event(event), "event")
         except (CodecError, MessageTooLarge) as error:

@@ -32,7 +32,7 @@ def worker_main(
     # Ctrl-C reaches the whole process group: the head handles it and shuts the
     # workers down in order, so a worker must not die of it first.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _end_with_parent()
+    _end_with_head(config.head_pid)
     try:
         if config.cpus is not None:
             os.sched_setaffinity(0, config.cpus)
@@ -129,14 +129,15 @@ def _forward_logs(node: Node, level: int) -> None:
         root.setLevel(level)
 
 
-def _end_with_parent() -> None:
-    """End this process as soon as the one that started it is gone.
+def _end_with_head(head: int) -> None:
+    """End this process as soon as the head process is gone.
 
     The pipe to the head tells the event loop, but a handler may hold the loop
     for long; so the kernel is asked to kill this process when its parent dies
-    (Linux), and a thread checks the parent too, everywhere.
+    (Linux), and a thread checks twice a second that the head still lives: with
+    the forkserver, the parent is not the head, and outlives it while a worker
+    holds it open.
     """
-    parent = os.getppid()
     try:
         import ctypes
 
@@ -146,9 +147,22 @@ def _end_with_parent() -> None:
         pass
 
     def watch() -> None:
-        while True:
+        while _alive(head):
             time.sleep(0.5)
-            if os.getppid() != parent:
-                os._exit(1)
+        os._exit(1)
 
-    threading.Thread(target=watch, name="zactor-parent-watch", daemon=True).start()
+    threading.Thread(target=watch, name="zactor-head-watch", daemon=True).start()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return True  # no /proc: the signal test said it exists

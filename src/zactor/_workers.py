@@ -63,6 +63,7 @@ class WorkerConfig:
     supervisor: Any
     cpus: tuple[int, ...] | None
     init: Any
+    head_pid: int = 0
     log_level: int = logging.WARNING
     peers: dict[int, Any] = field(default_factory=dict)
     slots: dict[int, int] = field(default_factory=dict)
@@ -191,6 +192,7 @@ class WorkerPool:
             supervisor=system.supervisor,
             cpus=cpus,
             init=self.init,
+            head_pid=os.getpid(),
             log_level=logging.getLogger().getEffectiveLevel(),
             peers=dict(node.addresses),
             slots=dict(node.slots),
