@@ -913,15 +913,16 @@ class Cell:
         extra.last_failure = time.monotonic()  # the quiet period starts now
         extra.restarts += 1
         self.state = RUNNING
-        if self.hosted():
-            # Its proxy, in the supervising process, counts and announces it.
-            self.system._node.restarted(self)  # type: ignore[union-attr]
-            return
+        if self.actor_class._zactor_proxy and not self.actor.relocated:  # type: ignore[union-attr]
+            return  # restarted in its own process, which counted and announced it
         self.system._restarts += 1
         if ActorRestarted in self.system.events.active:
             self.system.events.publish(
                 ActorRestarted(self.ref, order.error, extra.restarts)
             )
+        if self.hosted():
+            # Announced first, so that the event comes before any later answer.
+            self.system._node.restarted(self)  # type: ignore[union-attr]
 
     # -- starting ---------------------------------------------------------------
 

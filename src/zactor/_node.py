@@ -1051,7 +1051,7 @@ class Node:
 
     async def restart_remote(
         self, remote: RemoteCell, spec: Any, error: BaseException | None, proxy: Any
-    ) -> None:
+    ) -> bool:
         """Restart a remote actor in place, or spawn it again on a live worker."""
         if remote.node_id not in self.down:
             order = None if proxy.extra is None else proxy.extra.pending_restart
@@ -1070,7 +1070,7 @@ class Node:
                 token,
             )
             await done  # the restart's own failure, if any, raises here
-            return
+            return False
         target = await self.system._workers.live_node(remote.node_id)  # type: ignore[union-attr]
         await asyncio.to_thread(self.rpc_spawn, target, remote.uid, remote.path, spec)
         remote.node_id = target
@@ -1078,6 +1078,7 @@ class Node:
         for node_id in list(self.slots.values()):
             if node_id != target:
                 self.control(node_id, MOVED, remote.uid, target)
+        return True
 
     def stop_early(self, remote: RemoteCell) -> None:
         """Send a stop for a proxied actor at once; its proxy awaits the answer."""

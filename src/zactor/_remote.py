@@ -181,6 +181,9 @@ class RemoteChild(Actor):
     def __init__(self, remote: RemoteCell, spec: Any) -> None:
         self.remote = remote
         self.spec = spec
+        # True after the actor was spawned again on another worker: that restart
+        # is counted and announced here, since no process restarted it.
+        self.relocated = False
 
     def receive(self, message: Any) -> None:
         """Nothing is sent to a proxy: refs point straight at the remote actor."""
@@ -189,7 +192,9 @@ class RemoteChild(Actor):
         """Restart the actor where it lives, or on a fresh worker if that died."""
         node = self.remote.system._node
         assert node is not None
-        await node.restart_remote(self.remote, self.spec, error, self.context)
+        self.relocated = await node.restart_remote(
+            self.remote, self.spec, error, self.context
+        )
 
     async def on_stop(self) -> None:
         """Stop the remote actor (unless it ended already), then let the proxy end."""
