@@ -233,7 +233,7 @@ def listen(
     sock.listen(128)
     sock.setblocking(False)
     node.loop = loop
-    node.thread_id = threading.get_ident()
+    node.thread_id = node.post.thread = threading.get_ident()
     node.address = bound
     node.addresses[node.node_id] = bound
 

@@ -174,23 +174,6 @@ class Node:
 
     # -- starting and stopping ---------------------------------------------------------
 
-    async def listen(self, address: str | tuple[str, int]) -> None:
-        """Bind the node's socket (a Unix path, or a (host, port) pair)."""
-        self.loop = asyncio.get_running_loop()
-        self.thread_id = _get_ident()
-        if isinstance(address, str):
-            self.server = await self.loop.create_unix_server(
-                lambda: Inbound(self), address
-            )
-            self.address = address
-        else:
-            self.server = await self.loop.create_server(
-                lambda: Inbound(self), address[0], address[1]
-            )
-            host, port = self.server.sockets[0].getsockname()[:2]
-            self.address = (host, port)
-        self.addresses[self.node_id] = self.address
-
     def close(self) -> None:
         """Close the server, links and RPC channels; fail what still waits."""
         if self.serving is not None and not self.serving.done():

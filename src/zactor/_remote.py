@@ -45,7 +45,7 @@ decoding: contextvars.ContextVar[Node | None] = contextvars.ContextVar(
 class RemotePost:
     """The ``dispatcher`` of every remote cell: posting means sending."""
 
-    __slots__ = ("fast", "links", "node")
+    __slots__ = ("fast", "links", "node", "thread")
 
     # No thread runs remote cells here, so a ref never takes the same-thread path.
     thread_id = -1
@@ -53,38 +53,34 @@ class RemotePost:
     def __init__(self, node: Node) -> None:
         self.node = node
         self.links = node.links
+        self.thread = 0  # the node's loop thread, once it listens
         # The message types that take the fast path (msgpack: no ints, whose
         # range it checks).
         self.fast = _NUMBERS
 
     def post(self, cell: RemoteCell, envelope: tuple[Any, Any, Any]) -> None:
         """Encode ``envelope`` for the actor's node; errors raise to the sender."""
-        # The fast path: a tell of a plain number from the node's own thread to a
-        # live actor over a link that exists. The message joins the run of
-        # messages from the same sender to that actor, which the receiver adds to
-        # its mailbox in one call. Everything else takes node.send.
-        if (
-            envelope[2] is None
-            and type(envelope[0]) in self.fast
-            and cell.state == RUNNING
-        ):
+        # The fast path: a tell of a plain number from the node's own thread over
+        # a link that exists (if the actor has ended, its node counts the dead
+        # letter). The message joins the run of messages from the same sender to
+        # that actor, which the receiver adds to its mailbox in one call.
+        # Everything else takes node.send.
+        if envelope[2] is None and type(envelope[0]) in self.fast:
             link = self.links.get(cell.node_id)
-            node = self.node
-            if link is not None and _get_ident() == node.thread_id:
-                sender = envelope[1]
-                if link.run_uid == cell.uid and link.run_sender is sender:
+            if link is not None and _get_ident() == self.thread:
+                if link.run_uid == cell.uid and link.run_sender is envelope[1]:
                     link.run.append(envelope[0])
                 else:
                     run = link.run = [envelope[0]]
                     link.run_uid = cell.uid
-                    link.run_sender = sender
-                    link.outbox.append((cell.uid, run, sender))
+                    link.run_sender = envelope[1]
+                    link.outbox.append((cell.uid, run, envelope[1]))
                 link.queued += 1
                 if link.queued >= _FLUSH_AT:
                     link.flush()
                 elif not link.armed:
                     link.armed = True
-                    node.loop.call_soon(link.flush)
+                    self.node.loop.call_soon(link.flush)
                 return
         self.node.send(cell, envelope)
 
