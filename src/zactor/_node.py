@@ -47,7 +47,7 @@ from ._errors import (
     SystemShutDownError,
     WorkerCrashed,
 )
-from ._link import Inbound, Link, Refused, RpcClient
+from ._link import Link, Refused, RpcClient
 from ._messages import DeathNotice, Restart, Resume, Stop, Unwatch, Watch
 from ._remote import RemoteCell, RemotePost, RemoteReply, decoding, remote_cell
 from ._reply import _CANCELLED, _DONE, _FAILED, Reply
