@@ -169,10 +169,6 @@ class PointActor(Actor):
         return message
 
 
-def _failing_init() -> None:
-    raise OSError("address already in use (from worker_init)")
-
-
 def _ask(ref: ActorRef, message: Any, timeout: float = PATIENCE) -> Any:
     return ref.ask(message, timeout=timeout).result()
 
@@ -480,6 +476,7 @@ def test_a_killed_worker_fails_asks_and_its_actors_restart_elsewhere() -> None:
         assert _wait_until(
             lambda: _ask(watcher, "notices") == [(fragile, "WorkerCrashed")]
         )
+
         # The restarted actor answers again, from a live worker; until it has
         # moved there, asks fail with WorkerCrashed as the docs say.
         def answers() -> bool:
@@ -506,11 +503,32 @@ def test_shutdown_leaves_no_worker_behind() -> None:
     assert all(_wait_until(lambda pid=pid: _gone(pid), 2) for pid in pids)
 
 
-def test_a_worker_that_fails_to_start_makes_the_start_raise() -> None:
+def _one_worker_fails_init() -> None:
+    """Records this worker's pid; the first worker to get here fails to start."""
+    folder = os.environ["ZACTOR_TEST_FOLDER"]
+    with open(os.path.join(folder, f"{os.getpid()}.pid"), "w"):
+        pass
+    try:
+        os.close(os.open(os.path.join(folder, "first"), os.O_CREAT | os.O_EXCL))
+    except FileExistsError:
+        return
+    raise OSError("address already in use (from worker_init)")
+
+
+def test_a_worker_that_fails_to_start_makes_the_start_raise(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ZACTOR_TEST_FOLDER", str(tmp_path))
     started = time.monotonic()
     with pytest.raises(WorkerStartupError, match="OSError: address already in use"):
-        ActorSystem(workers=2, worker_init=_failing_init).start()
+        # spawn: each worker starts afresh, with this environment
+        ActorSystem(
+            workers=2, worker_init=_one_worker_fails_init, start_method="spawn"
+        ).start()
     assert time.monotonic() - started < 5
+    pids = [int(path.stem) for path in tmp_path.glob("*.pid")]
+    assert len(pids) >= 1
+    assert all(_wait_until(lambda pid=pid: _gone(pid), 5) for pid in pids)
 
 
 def test_cpu_affinity_pins_each_worker() -> None:
