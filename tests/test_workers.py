@@ -145,6 +145,20 @@ class LockedError(Exception):
     lock: Any = None
 
 
+class Slow(Actor):
+    """Takes a millisecond per message; counts them."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def receive(self, message: Any) -> Any:
+        if message == "count":
+            return self.count
+        time.sleep(0.001)
+        self.count += 1
+        return None
+
+
 class Summer(Actor):
     """Sums an array-like message; answers the sum and its length."""
 
@@ -364,6 +378,25 @@ def test_oversized_messages_fail_at_send_and_the_link_stays_usable() -> None:
         assert len(letters) == 1
         assert "more than the limit of 1000000" in letters[0].reason
         assert _ask(echo, b"small") == b"small"
+
+
+def test_a_slow_worker_holds_its_sender_back_instead_of_its_memory() -> None:
+    import tracemalloc
+
+    payload = b"x" * 64 * 1024
+    count = 1500  # about 100 MB encoded: far more than the link may hold
+    with ActorSystem(workers=1) as system:
+        slow = system.spawn(Slow)
+        assert _ask(slow, "count") == 0
+        tracemalloc.start()
+        try:
+            for _ in range(count):
+                slow.tell(payload)  # from this thread: waits while congested
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert _ask(slow, "count", timeout=60) == count
+    assert peak < 24 * 1024 * 1024, f"the head held {peak} bytes"
 
 
 def test_large_buffers_cross_through_shared_memory_without_a_copy() -> None:

@@ -36,6 +36,8 @@ _get_ident = threading.get_ident
 # A batch is written at once when this many items wait, without waiting for the
 # end of the turn, so that one long turn cannot build an unbounded batch.
 FLUSH_AT = 8192
+# Encoded bytes that make the link write at once, without waiting for the turn.
+BATCH_BYTES = 1024 * 1024
 # Bytes a link may hold in its transport's buffer before senders are held back.
 HIGH_WATER = 4 * 1024 * 1024
 HANDSHAKE_TIMEOUT = 5.0
@@ -143,6 +145,8 @@ class Link:
         self.run_uid = 0
         self.run_sender: Any = None
         self.queued = 0
+        self.bytes_queued = 0
+        self._foreign_bytes = 0
         self.armed = False
         self.armed_at = 0.0
         self.flushed_at = 0.0
@@ -159,7 +163,7 @@ class Link:
 
     # -- sending -----------------------------------------------------------------------
 
-    def push(self, item: Any) -> None:
+    def push(self, item: Any, size: int = 0) -> None:
         """Queue an item (an ask, a reply, a control); only on the loop thread.
 
         On an idle link the item is written at once: an answer from a handler
@@ -171,8 +175,9 @@ class Link:
         outbox.append(item)
         self.run_uid = 0  # tells after this item start a new run
         self.queued += 1
+        self.bytes_queued += size
         now = _clock()
-        if self.queued >= FLUSH_AT:
+        if self.queued >= FLUSH_AT or self.bytes_queued > BATCH_BYTES:
             self.flush()
         elif not self.armed:
             if now - self.flushed_at > IDLE:
@@ -184,12 +189,20 @@ class Link:
         elif now - self.armed_at > IDLE * 2:
             self.flush()
 
-    def push_foreign(self, item: Any) -> None:
-        """Queue an item from another thread; waits while the link is congested."""
+    def push_foreign(self, item: Any, size: int = 0) -> None:
+        """Queue an item from another thread; waits while the link is congested.
+
+        It also waits while what other threads queued and the loop has not
+        written yet passes the high-water mark, so that a thread sending faster
+        than the loop writes is held back too.
+        """
         with self._lock:
-            while self.congested and not self.closed:
+            while (
+                self.congested or self._foreign_bytes > HIGH_WATER
+            ) and not self.closed:
                 self._room.wait(1.0)
             self._foreign.append(item)
+            self._foreign_bytes += size
             if self._foreign_armed:
                 return
             self._foreign_armed = True
@@ -204,10 +217,13 @@ class Link:
         self.flushed_at = _clock()
         self.run_uid = 0
         self.queued = 0
+        self.bytes_queued = 0
         if self._foreign_armed:
             with self._lock:
                 foreign, self._foreign = self._foreign, []
                 self._foreign_armed = False
+                self._foreign_bytes = 0
+                self._room.notify_all()
             self.outbox.extend(foreign)
         if self.closed or self.transport is None or not self.outbox:
             return  # connecting: the connection flushes when it is made

@@ -304,16 +304,18 @@ class Node:
                 self._unwait(token)
                 raise
             item = (ENCODED, cell.uid, data, sender, origin, token, codec_id, buffers)
+            self._push(cell.node_id, item, len(data))
+            return
         self._push(cell.node_id, item)
 
-    def _push(self, peer: int, item: tuple[Any, ...]) -> None:
+    def _push(self, peer: int, item: tuple[Any, ...], size: int = 64) -> None:
         link = self.links.get(peer)
         if link is None:
             link = self._open_link(peer)
         if _get_ident() == self.thread_id:
-            link.push(item)
+            link.push(item, size)
         else:
-            link.push_foreign(item)
+            link.push_foreign(item, size)
 
     def control(self, peer: int, op: str, *args: Any) -> None:
         """Send a control item to ``peer``; from any thread."""
@@ -459,6 +461,8 @@ class Node:
                 data, codec_id, buffers = self._encode(_portable(error), "error")
                 state = _FAILED
             item = (ENCODED_OUTCOME, token, state, data, codec_id, buffers)
+            self._push(origin, item, len(data))
+            return
         self._push(origin, item)
 
     # -- batches on the wire -----------------------------------------------------------
