@@ -1235,10 +1235,11 @@ class Node:
         if cell.state == TERMINATED:
             return False
         proxy = cell.proxy
-        if proxy is not None:
-            return bool(proxy.state != TERMINATED)
-        if cell.node_id in self.down or self.system.terminated:
+        if proxy is not None and proxy.state == TERMINATED:
             return False
+        if cell.node_id in self.down or self.system.terminated:
+            # A proxied actor of a crashed worker lives on while it is moved.
+            return proxy is not None and not self.system.terminated
         try:
             living = bool(self.rpc(cell.node_id).call(("alive", cell.uid), 10.0))
         except (OSError, ConnectionError, ActorDeadError):
