@@ -319,20 +319,37 @@ def spawn_remote(
     supervisor: Any,
     mailbox: Any,
 ) -> ActorRef:
-    """Create the actor on node ``target`` and a proxy for it under ``parent``."""
-    from ._cell import Cell
-    from ._ref import ActorRef
+    """Create the actor on node ``target`` and a proxy for it under ``parent``.
 
+    The checks and the proxy run on the loop thread; the request to the other
+    process waits on the calling thread, so that a spawn from another thread does
+    not hold the loop while the remote constructor runs.
+    """
     node = system._node
     assert node is not None
-    assert system._dispatcher is not None
-    if parent.state >= STOPPING or (system._stopping and parent is system._user):
-        raise ActorDeadError(
-            f"cannot spawn {actor_class.__name__} under {parent.path}: it is stopping"
-        )
-    children = parent.child_cells
-    if children is None:
-        children = parent.child_cells = {}
+    name, uid, path = system._on_loop(
+        actor_class, lambda: _plan(system, parent, actor_class, name)
+    )
+    spec = (actor_class, args, kwargs, dispatcher, mailbox)
+    try:
+        node.rpc_spawn(target, uid, path, spec)
+    except BaseException:
+        if system._workers is not None:
+            system._workers.released(target)
+        raise
+    return system._on_loop(
+        actor_class,
+        lambda: _attach(system, parent, target, name, uid, path, spec, supervisor),
+    )
+
+
+def _plan(
+    system: ActorSystem, parent: Cell, actor_class: type[Actor], name: str | None
+) -> tuple[str, int, str]:
+    node = system._node
+    assert node is not None
+    _check_parent(system, parent, actor_class)
+    children = parent.child_cells or {}
     if name is None:
         number = system._names = system._names + 1
         name = f"${number:x}"
@@ -341,15 +358,47 @@ def spawn_remote(
             f"{parent.path} already has a child named {name!r}; choose another name "
             "or stop that actor first"
         )
-
     uid = node.new_uid()
     path = f"/{name}" if parent.parent_cell is None else f"{parent.path}/{name}"
-    spec = (actor_class, args, kwargs, dispatcher, mailbox)
+    return name, uid, path
+
+
+def _check_parent(system: ActorSystem, parent: Cell, actor_class: type[Actor]) -> None:
+    if parent.state >= STOPPING or (system._stopping and parent is system._user):
+        raise ActorDeadError(
+            f"cannot spawn {actor_class.__name__} under {parent.path}: it is stopping"
+        )
+
+
+def _attach(
+    system: ActorSystem,
+    parent: Cell,
+    target: int,
+    name: str,
+    uid: int,
+    path: str,
+    spec: Any,
+    supervisor: Any,
+) -> ActorRef:
+    from ._cell import Cell
+    from ._node import STOP
+    from ._ref import ActorRef
+
+    node = system._node
+    assert node is not None
+    assert system._dispatcher is not None
+    children = parent.child_cells
+    if children is None:
+        children = parent.child_cells = {}
     try:
-        node.rpc_spawn(target, uid, path, spec)
+        _check_parent(system, parent, spec[0])
+        if name in children:  # taken by another thread while the actor started
+            raise NameTakenError(
+                f"{parent.path} already has a child named {name!r}; choose another "
+                "name or stop that actor first"
+            )
     except BaseException:
-        if system._workers is not None:
-            system._workers.released(target)
+        node.control(target, STOP, uid, node.node_id, 0)
         raise
 
     remote = RemoteCell(node, target, uid, path, ActorRef)
@@ -457,15 +506,16 @@ def worker_statistics(system: ActorSystem) -> list[dict[str, int]]:
     node = system._node
     if pool is None or node is None or system.terminated:
         return []
-    found = []
     for worker in list(pool.workers.values()):
         if not worker.alive:
             continue
         try:
-            found.append(node.rpc(worker.node_id).call(("stats",), 5.0))
+            stats = node.rpc(worker.node_id).call(("stats",), 5.0)
         except (OSError, ConnectionError, ActorDeadError):
             continue
-    return found
+        pool.last_stats[worker.node_id] = stats
+    # A worker that died keeps its last counters, so that sums never go down.
+    return list(pool.last_stats.values())
 
 
 class HostGuardian(Actor):

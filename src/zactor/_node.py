@@ -160,7 +160,7 @@ class Node:
         self.early_failures: dict[int, tuple[BaseException, Any, bool]] = {}
         self.restarting: dict[int, RemoteReply] = {}
         # Actors that ended lately: their path and the error an ask to them gets.
-        self.ended: dict[int, tuple[str, ActorDeadError]] = {}
+        self.ended: dict[int, tuple[str, ActorDeadError, BaseException | None]] = {}
         self.stopping: dict[int, Reply[bool]] = {}
         self._wanted: list[str] = []
         self._hold = 0
@@ -214,7 +214,8 @@ class Node:
         return uid
 
     def _remember_end(self, uid: int, cell: Cell) -> None:
-        self.ended[uid] = (cell.path, cell.dead_error())
+        cause = None if cell.extra is None else cell.extra.cause
+        self.ended[uid] = (cell.path, cell.dead_error(), cause)
         if len(self.ended) > 4096:
             del self.ended[next(iter(self.ended))]
 
@@ -286,7 +287,7 @@ class Node:
             and (type(message) is not int or _fits(message, self.int_range))
         ):
             item: tuple[Any, ...] = (
-                (MESSAGE, cell.uid, message, sender, origin, token)
+                (MESSAGE, cell.uid, message, sender, origin, token, reply._timeout)
                 if token
                 else (cell.uid, [message], sender)
             )
@@ -303,7 +304,17 @@ class Node:
             except BaseException:
                 self._unwait(token)
                 raise
-            item = (ENCODED, cell.uid, data, sender, origin, token, codec_id, buffers)
+            item = (
+                ENCODED,
+                cell.uid,
+                data,
+                sender,
+                origin,
+                token,
+                codec_id,
+                buffers,
+                None if reply is None else reply._timeout,
+            )
             self._push(cell.node_id, item, len(data))
             return
         self._push(cell.node_id, item)
@@ -559,12 +570,12 @@ class Node:
     def _receive(self, peer: int, item: Any) -> None:
         kind = item[0]
         if kind == MESSAGE:
-            _, uid, message, sender, origin, token = item
+            _, uid, message, sender, origin, token, timeout = item
             _check(uid, origin, token)
             self._check_ref(sender)
-            self._deliver(uid, message, sender, origin, token)
+            self._deliver(uid, message, sender, origin, token, timeout)
         elif kind == ENCODED:
-            _, uid, data, sender, origin, token, codec_id, buffers = item
+            _, uid, data, sender, origin, token, codec_id, buffers, timeout = item
             _check(uid, origin, token, codec_id)
             self._check_ref(sender)
             try:
@@ -572,7 +583,7 @@ class Node:
             except CodecError as error:
                 self._refused_message(uid, error, origin, token)
                 return
-            self._deliver(uid, message, sender, origin, token)
+            self._deliver(uid, message, sender, origin, token, timeout)
         elif kind == OUTCOME:
             _, token, state, value = item
             _check(token, state)
@@ -606,12 +617,21 @@ class Node:
             decoding.reset(token)
 
     def _deliver(
-        self, uid: int, message: Any, sender: Any, origin: int, token: int
+        self,
+        uid: int,
+        message: Any,
+        sender: Any,
+        origin: int,
+        token: int,
+        timeout: Any = None,
     ) -> None:
         cell = self.exports.get(uid)
         reply = None
         if token:
             reply = RemoteReply(self, origin, token, "ask")
+            if type(timeout) in (int, float) and timeout > 0:
+                reply._timeout = timeout
+                self.loop.call_later(timeout, reply.lapse)
         if cell is None or cell.state == TERMINATED:
             if reply is not None:
                 ended = self.ended.get(uid)
@@ -698,8 +718,6 @@ class Node:
             error, cause = value
             error.__cause__ = cause
             value = error
-        if isinstance(value, ActorDeadError) and isinstance(reply._about, tuple):
-            _ended(reply._about[0]._cell)  # an ask that says the actor is gone
         if not isinstance(value, BaseException):
             value = CodecError(f"a remote error arrived as {value!r}")
         reply._fail(value)
@@ -744,11 +762,15 @@ class Node:
         if cell is None:
             from ._messages import Terminated
 
-            dead = self.ref_for(self.node_id, uid, f"<uid {uid:x}>")
+            ended = self.ended.get(uid)
+            cause = None if ended is None else ended[2]
+            dead = self._gone_ref(uid) or self.ref_for(
+                self.node_id, uid, f"<uid {uid:x}>"
+            )
             if isinstance(watcher, Reply):
-                watcher._answer(Terminated(dead, None))
+                watcher._answer(Terminated(dead, cause))
             else:
-                watcher.post_system(DeathNotice(dead._cell, None))
+                watcher.post_system(DeathNotice(dead._cell, cause))
             return
         cell.post_system(Watch(watcher))
 
@@ -956,8 +978,16 @@ class Node:
         text = record.exc_text
         if text is None and record.exc_info is not None:
             text = "".join(traceback.format_exception(*record.exc_info)).rstrip()
+        origin = (record.process, record.processName, record.threadName)
         self.control(
-            0, LOG, record.name, record.levelno, record.getMessage(), error, text
+            0,
+            LOG,
+            record.name,
+            record.levelno,
+            record.getMessage(),
+            error,
+            text,
+            origin,
         )
 
     def _on_log(
@@ -968,6 +998,7 @@ class Node:
         text: str,
         error: BaseException | None,
         error_text: str | None,
+        origin: Any = None,
     ) -> None:
         logger = logging.getLogger(name)
         if not logger.isEnabledFor(level):
@@ -982,6 +1013,8 @@ class Node:
             name, level, f"(worker node {peer})", 0, text, (), exc_info
         )
         record.exc_text = error_text  # the worker's own traceback, not ours
+        if type(origin) in (tuple, list) and len(origin) == 3:
+            record.process, record.processName, record.threadName = origin
         logger.handle(record)
 
     def announce_events(self, active: frozenset[type[Any]]) -> None:
@@ -1140,9 +1173,15 @@ class Node:
             self.rpc(target).call(request, RPC_TIMEOUT)
         except TimeoutError:
             raise TimeoutError(
-                f"the spawn of {path} on node {target} got no answer within "
-                f"{RPC_TIMEOUT} s: its constructor (or on_start) still runs there, "
-                "or waits for this process"
+                f"the spawn of {path} on node {target} got no answer in time: its "
+                f"constructor (or on_start) still runs there after {RPC_TIMEOUT} s, "
+                "or that process waits for this one"
+            ) from None
+        except CodecError as error:
+            raise CodecError(
+                f"cannot send the spawn of {actor_class.__qualname__} to another "
+                f"process: its arguments, mailbox and supervisor must be encodable "
+                f"({error})"
             ) from None
         except (ConnectionError, OSError) as error:
             if target in self.down:

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from ._actor import Actor
 from ._errors import CodecError
 from ._messages import Stop
-from ._reply import Reply
+from ._reply import _FAILED, Reply
 from ._states import RESTARTING, RUNNING, STOPPING
 
 if TYPE_CHECKING:
@@ -167,6 +167,15 @@ class RemoteReply(Reply[Any]):
     def route(self) -> tuple[int, int]:
         """The node that waits for the answer and the token it waits under."""
         return self._origin, self._token
+
+    def lapse(self) -> None:
+        """The asker's timeout passed: a queued ask is skipped as expired.
+
+        Nothing is sent back: the asker's own reply has timed out already.
+        """
+        if not self._state:
+            self._state = _FAILED
+            self._value = None
 
 
 class RemoteChild(Actor):

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from . import _cluster
 from . import _loops as loops
@@ -46,6 +46,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _get_ident = threading.get_ident
+T = TypeVar("T")
 _INFINITY = float("inf")
 
 DispatcherName = Literal["default", "thread"]
@@ -470,20 +471,17 @@ class ActorSystem:
             if node_id is not None:
                 if dispatcher not in (None, "default", "thread"):
                     self._pick_dispatcher(actor_class, dispatcher)  # raises
-                return self._on_loop(
+                return _cluster.spawn_remote(
+                    self,
+                    parent,
+                    node_id,
                     actor_class,
-                    lambda: _cluster.spawn_remote(
-                        self,
-                        parent,
-                        node_id,
-                        actor_class,
-                        args,
-                        kwargs,
-                        name,
-                        dispatcher,
-                        supervisor,
-                        mailbox,
-                    ),
+                    args,
+                    kwargs,
+                    name,
+                    dispatcher,
+                    supervisor,
+                    mailbox,
                 )
         target: LoopDispatcher | ThreadDispatcher = loop_dispatcher
         if dispatcher is not None:
@@ -496,15 +494,13 @@ class ActorSystem:
             ),
         )
 
-    def _on_loop(
-        self, actor_class: type[Actor], create: Callable[[], ActorRef]
-    ) -> ActorRef:
+    def _on_loop(self, actor_class: type[Actor], create: Callable[[], T]) -> T:
         """Run ``create`` on the loop thread, from whichever thread spawns."""
         assert self._dispatcher is not None
         if self._dispatcher.thread_id == _get_ident():
             return create()
 
-        reply: Reply[ActorRef] = Reply(None, f"spawn of {actor_class.__name__}")
+        reply: Reply[T] = Reply(None, f"spawn of {actor_class.__name__}")
 
         def spawn_on_loop() -> None:
             try:

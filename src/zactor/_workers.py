@@ -120,6 +120,8 @@ class WorkerPool:
         self.closing = False
         # Slots whose worker crashed once too often to be replaced.
         self.abandoned: set[int] = set()
+        # The counters each worker last reported, by node id.
+        self.last_stats: dict[int, dict[str, int]] = {}
         if start_method == "forkserver":
             self.context.set_forkserver_preload(["zactor._worker_main"])
 
