@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from ._actor import Actor
 from ._errors import CodecError
 from ._messages import Stop
-from ._reply import _FAILED, Reply
+from ._reply import _DONE, _FAILED, Reply
 from ._states import RESTARTING, RUNNING, STOPPING
 
 if TYPE_CHECKING:
@@ -176,6 +176,14 @@ class RemoteReply(Reply[Any]):
         if not self._state:
             self._state = _FAILED
             self._value = None
+
+    def _late(self, value: object) -> None:
+        """A handler that was running when the ask lapsed answered: tell the asker.
+
+        It counts the answer as a late reply, as a local asker would.
+        """
+        state = _FAILED if isinstance(value, BaseException) else _DONE
+        self._node.send_outcome(self._origin, self._token, state, value)
 
 
 class RemoteChild(Actor):
