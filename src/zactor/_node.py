@@ -1335,12 +1335,19 @@ class Node:
             del self.links[link.peer]
         link.close()
         self._unsent(link, "link closed")
-        if link.peer in self.down or self.system.terminated:
-            return
+        if link.peer in self.down or self.system.terminated or self.system._stopping:
+            return  # a peer that ends, or we do: nothing to warn about
         if self.node_id != 0 and link.peer == 0:
             return  # the head went away: the worker's own watch ends the process
-        log.warning(
-            "node %d lost its link to node %d (%s)", self.node_id, link.peer, error
+        # A peer that closes its end is ending (the head logs a crash itself);
+        # a link that cannot be made at all is worth a warning.
+        level = logging.INFO if link.transport is not None else logging.WARNING
+        log.log(
+            level,
+            "node %d lost its link to node %d (%s)",
+            self.node_id,
+            link.peer,
+            error,
         )
 
     def _unsent(self, link: Link, reason: str) -> None:
