@@ -159,6 +159,29 @@ class Slow(Actor):
         return None
 
 
+class Ticking(Actor):
+    """Starts a one-off timer, a periodic one and a receive timeout; counts them."""
+
+    def __init__(self, notify: ActorRef) -> None:
+        self.notify = notify
+
+    def on_start(self) -> None:
+        self.seen: list[str] = []
+        self.context.timers.once("once", 0.02, "once")
+        self.context.timers.every("every", 0.02, "every")
+        self.context.set_receive_timeout(0.2, "quiet")
+
+    def receive(self, message: Any) -> Any:
+        if message == "seen":
+            return sorted(set(self.seen)), self.seen.count("every")
+        if message == "stop every":
+            return self.context.timers.cancel("every")
+        if message == "quiet":
+            self.notify.tell("quiet")  # told elsewhere: asking it would end the quiet
+        self.seen.append(message)
+        return None
+
+
 class Summer(Actor):
     """Sums an array-like message; answers the sum and its length."""
 
@@ -562,6 +585,20 @@ def test_a_worker_that_fails_to_start_makes_the_start_raise(
     pids = [int(path.stem) for path in tmp_path.glob("*.pid")]
     assert len(pids) >= 1
     assert all(_wait_until(lambda pid=pid: _gone(pid), 5) for pid in pids)
+
+
+def test_timers_and_receive_timeouts_run_in_workers(system: ActorSystem) -> None:
+    listener = system.spawn(Echo, worker="local")
+    ticking = system.spawn(Ticking, listener, worker=1)
+
+    def ticked() -> bool:
+        kinds, periodic = _ask(ticking, "seen")
+        return bool(kinds == ["every", "once"] and periodic >= 3)
+
+    assert _wait_until(ticked)
+    assert _ask(ticking, "stop every") is True
+    # With the periodic timer gone, the actor falls quiet: its receive timeout fires.
+    assert _wait_until(lambda: "quiet" in _ask(listener, "seen"))
 
 
 def test_cpu_affinity_pins_each_worker() -> None:
