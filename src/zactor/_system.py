@@ -487,6 +487,10 @@ class ActorSystem:
         if dispatcher is not None:
             target = self._pick_dispatcher(actor_class, dispatcher)
 
+        if loop_dispatcher.thread_id == _get_ident():  # the common case: no closure
+            return self._spawn_here(
+                parent, actor_class, args, kwargs, name, target, supervisor, mailbox
+            )
         return self._on_loop(
             actor_class,
             lambda: self._spawn_here(
