@@ -935,6 +935,10 @@ async def timed(d: Driver, ref: ActorRef, message: Any) -> tuple[Any, float]:
     return answer, time.perf_counter() - start
 
 
+@pytest.mark.in_process(
+    "it compares build costs in one process; from a worker, the 20,000 refs that "
+    "GetRoutees answers also cross to this process, which plain spawns do not"
+)
 def test_building_a_large_pool_costs_about_as_much_as_spawning_children(
     drive: Drive,
 ) -> None:
